@@ -1,0 +1,76 @@
+"""Writing videos (H.264 mp4 by default) with PyAV."""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+
+def write_video(
+    path: str | os.PathLike,
+    frames: Iterable[np.ndarray] | np.ndarray,
+    fps: float,
+    *,
+    codec: str = "libx264",
+    crf: int = 18,
+    gop: int | None = None,
+    preset: str = "veryfast",
+    pix_fmt: str = "yuv420p",
+) -> Path:
+    """Encode RGB uint8 frames ``(H, W, 3)`` into a video file.
+
+    ``frames`` is an array ``(T, H, W, 3)`` or any iterable of ``(H, W, 3)``
+    arrays (so long videos can be streamed). Odd sizes are padded by one pixel
+    by repeating the edge, because yuv420p needs even dimensions. ``gop=1``
+    writes an all-intra stream (every frame a keyframe), which makes the coding
+    of a frame independent of its position in the sequence. The file is
+    written to a temporary name first and renamed, so a crash never leaves a
+    truncated file under the final name.
+    """
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial{path.suffix}")
+    rate = Fraction(fps).limit_denominator(1001)
+    count = 0
+    container = av.open(str(tmp), mode="w")
+    try:
+        stream = None
+        for frame in frames:
+            frame = np.asarray(frame)
+            if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+                raise ValueError(f"expected (H, W, 3) uint8 frames, got {frame.dtype} {frame.shape}")
+            pad_h, pad_w = frame.shape[0] % 2, frame.shape[1] % 2
+            if pad_h or pad_w:
+                frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+            if stream is None:
+                stream = container.add_stream(codec, rate=rate)
+                stream.width, stream.height = frame.shape[1], frame.shape[0]
+                stream.pix_fmt = pix_fmt
+                options = {"crf": str(crf), "preset": preset} if codec == "libx264" else {}
+                if gop is not None:
+                    stream.codec_context.gop_size = gop
+                    if codec == "libx264":
+                        options["keyint"] = str(gop)
+                        options["x264-params"] = f"keyint={gop}:min-keyint={gop}:scenecut=0"
+                stream.options = options
+            packet_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            for packet in stream.encode(packet_frame):
+                container.mux(packet)
+            count += 1
+        if stream is None:
+            raise ValueError(f"{path}: no frames to write")
+        for packet in stream.encode():
+            container.mux(packet)
+    except BaseException:
+        container.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    container.close()
+    os.replace(tmp, path)
+    return path
