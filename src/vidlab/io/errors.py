@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from vidlab.errors import VidlabError
 
-class VideoDecodeError(RuntimeError):
+
+class VideoDecodeError(VidlabError, RuntimeError):
     """A video could not be opened or decoded.
 
     The message always names the file, so one line on stderr is enough for a

@@ -1,0 +1,246 @@
+"""The `vidlab` command line: thin layers over the Python API.
+
+Every command prints progress on stderr, results on stdout (``--json`` for
+scripts), and reports bad input as one ``vidlab: error: ...`` line on stderr
+with exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(
+    name="vidlab",
+    help="Human action recognition in video: train, evaluate, classify, convert and compress models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+data_app = typer.Typer(help="Datasets: generate the synthetic set, inspect annotation files.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+EXIT_BAD_INPUT = 2
+
+
+def _err(msg: str) -> None:
+    print(f"vidlab: error: {msg}", file=sys.stderr, flush=True)
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _print_json(obj) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=_json_default) + "\n")
+    sys.stdout.flush()
+
+
+def _json_default(o):
+    import numpy as np
+    import torch
+
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, (np.ndarray, torch.Tensor)):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+# --------------------------------------------------------------------------
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("vidlab_demo"), "--out", help="Output folder (data, runs, report, checkpoint)."),
+    minutes: float = typer.Option(5.0, "--minutes", min=0.5, help="Time budget; training stops early to stay inside it."),
+    epochs: int = typer.Option(12, "--epochs", min=1, help="Training epochs per model (upper bound)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the data and the training."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as one JSON object on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+):
+    """Generate the synthetic action set, train an order-blind baseline and a temporal
+    model, evaluate both and write a report, an annotated video and a checkpoint."""
+    from vidlab.apps.demo import run_demo
+
+    res = run_demo(out, minutes=minutes, seed=seed, epochs=epochs, progress=not quiet, log=_log)
+    if as_json:
+        _print_json(res)
+        return
+    b, t = res["baseline"], res["temporal"]
+    print(f"baseline  {b['arch']:<14} test top-1 {b['top1']:.3f}  (order-blind: chance within each time-reversed pair)")
+    print(f"temporal  {t['arch']:<14} test top-1 {t['top1']:.3f}")
+    print(f"report      {res['report']}")
+    print(f"checkpoint  {res['checkpoint']}")
+    print(f"video       {res['annotated_video']}")
+    print(f"done in {res['seconds']:.0f} s")
+
+
+# --------------------------------------------------------------------------
+@app.command()
+def classify(
+    videos: List[Path] = typer.Argument(..., help="Video files (any format FFmpeg reads: mp4, avi, mkv, webm, gif...)."),
+    checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="vidlab checkpoint (.safetensors with its .json)."),
+    topk: int = typer.Option(5, "--topk", "-k", min=1, help="How many classes to report."),
+    stride: Optional[float] = typer.Option(None, "--stride", help="Seconds between window starts (default: one clip span)."),
+    backend: str = typer.Option("pyav", "--backend", help="Decoder: pyav, torchcodec or auto."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list, one object per video."),
+):
+    """Classify videos with sliding windows: per-window and whole-video top-k."""
+    from vidlab import models
+    from vidlab.engine.inference import classify_video
+    from vidlab.errors import VidlabError
+
+    model = models.load(checkpoint)
+    results, failed = [], 0
+    for v in videos:
+        try:
+            res = classify_video(model, str(v), topk=topk, stride=stride, backend=backend)
+        except VidlabError as e:
+            _err(str(e))
+            failed += 1
+            results.append({"video": str(v), "error": str(e)})
+            continue
+        results.append(res)
+        if not as_json:
+            tops = ", ".join(f"{t['label']} {t['score']:.3f}" for t in res["top"])
+            print(f"{v}: {tops}  ({len(res['windows'])} windows, {res['duration']:.1f} s)")
+    if as_json:
+        _print_json(results)
+    if failed:
+        raise typer.Exit(1)
+
+
+# --------------------------------------------------------------------------
+@app.command(context_settings={"allow_extra_args": False})
+def train(
+    config: Path = typer.Option(..., "--config", help="YAML config (see configs/)."),
+    overrides: Optional[List[str]] = typer.Argument(None, help="key=value overrides, e.g. solver.lr=0.05 data.batch_size=8"),
+    resume: bool = typer.Option(False, "--resume", help="Continue from out_dir/checkpoints/last (exactly)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the history and test results as JSON."),
+):
+    """Train a model; checkpoints and TensorBoard logs go to train.out_dir."""
+    from vidlab.engine.config import load_config
+    from vidlab.engine.trainer import Trainer
+
+    cfg = load_config(config, overrides)
+    trainer = Trainer(cfg, log=_log)
+    history = trainer.fit(resume=resume)
+    out = {"history": history, "checkpoint": str(trainer.ckpt_dir / "last.safetensors")}
+    if cfg.data.test:
+        res = trainer.evaluate("test")
+        out["test"] = {k: res[k] for k in ("top1", "top5", "mean_class_accuracy", "clip_top1", "num_videos")}
+    if as_json:
+        _print_json(out)
+    else:
+        if "test" in out:
+            t = out["test"]
+            print(f"test top-1 {t['top1']:.4f}  top-5 {t['top5']:.4f}  mean class {t['mean_class_accuracy']:.4f}")
+        print(f"checkpoint {out['checkpoint']}")
+
+
+@app.command("eval")
+def evaluate(
+    checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="vidlab checkpoint to evaluate."),
+    video_list: Path = typer.Option(..., "--list", help="Video list ('path label' per line)."),
+    root: Optional[Path] = typer.Option(None, "--root", help="Folder the list's relative paths start from."),
+    views: int = typer.Option(1, "--views", min=1, help="Temporal views per video."),
+    crops: int = typer.Option(1, "--crops", help="Spatial crops per view (1 or 3)."),
+    batch_size: int = typer.Option(4, "--batch-size", min=1),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write a report (Markdown/HTML + confusion matrix) here."),
+    as_json: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
+):
+    """Evaluate a checkpoint on a video list: clip/video top-1/top-5, mean-class accuracy."""
+    from vidlab.apps.evaluate import run_eval
+
+    res = run_eval(checkpoint, video_list, root=root, views=views, crops=crops, batch_size=batch_size, out=out)
+    if as_json:
+        _print_json(res)
+    else:
+        print(f"videos {res['num_videos']}  top-1 {res['top1']:.4f}  top-5 {res['top5']:.4f}  "
+              f"mean class {res['mean_class_accuracy']:.4f}  clip top-1 {res['clip_top1']:.4f}")
+        if res.get("report"):
+            print(f"report {res['report']}")
+
+
+# --------------------------------------------------------------------------
+@app.command("models")
+def list_models_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list."),
+    flops: bool = typer.Option(True, "--flops/--no-flops", help="Count GFLOPs (a few seconds)."),
+):
+    """Every architecture with its input, parameter count and GFLOPs per view."""
+    from vidlab.apps.model_table import model_table
+
+    rows = model_table(flops=flops)
+    if as_json:
+        _print_json(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="vidlab models (GFLOPs = multiply-adds for one view at the stated input)")
+    for col in ("name", "family", "input (train)", "params (M)", "GFLOPs train", "input (test)", "GFLOPs test"):
+        table.add_column(col, justify="left" if col in ("name", "family") else "right", no_wrap=col == "name")
+    for r in rows:
+        table.add_row(r["name"], r["family"], r["train_input"], f"{r['params'] / 1e6:.2f}",
+                      _fmt(r.get("gflops_train")), r["test_input"], _fmt(r.get("gflops_test")))
+    Console().print(table)
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+# --------------------------------------------------------------------------
+@data_app.command("synth")
+def data_synth(
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    train_per_class: int = typer.Option(48, "--train-per-class", min=1),
+    val_per_class: int = typer.Option(8, "--val-per-class", min=1),
+    test_per_class: int = typer.Option(20, "--test-per-class", min=1),
+    size: int = typer.Option(64, "--size", min=16, help="Frame width and height."),
+    frames: int = typer.Option(32, "--frames", min=4, help="Frames per clip."),
+    fps: float = typer.Option(16.0, "--fps"),
+    seed: int = typer.Option(0, "--seed"),
+    motion: bool = typer.Option(False, "--motion", help="Also write ground-truth optical flow (.npy)."),
+    as_json: bool = typer.Option(False, "--json"),
+):
+    """Write the synthetic action set: mp4 clips, train/val/test video lists, classes.txt."""
+    from vidlab.data.synthetic import write_synthetic_dataset
+
+    res = write_synthetic_dataset(out, train_per_class=train_per_class, val_per_class=val_per_class,
+                                  test_per_class=test_per_class, size=size, num_frames=frames, fps=fps, seed=seed,
+                                  motion=motion, progress=True)
+    if as_json:
+        _print_json(res)
+    else:
+        print(f"wrote the synthetic set to {out}")
+
+
+# --------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> None:
+    from vidlab.errors import VidlabError
+
+    try:
+        app(args=argv, prog_name="vidlab")
+    except VidlabError as e:
+        _err(str(e))
+        sys.exit(EXIT_BAD_INPUT)
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
+        _err(f"{e.filename}: {e.strerror}" if getattr(e, "filename", None) else str(e))
+        sys.exit(EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

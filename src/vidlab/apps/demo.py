@@ -1,0 +1,234 @@
+"""`vidlab demo`: the whole pipeline on the embedded synthetic action set.
+
+1. generate the synthetic set (real H.264 files + video lists) unless an
+   identical one is already in ``out/data``;
+2. train the order-blind baseline (``c2d_r10_tiny``: a 2D ResNet applied to
+   every frame, features averaged over time) and the temporal model
+   (``i3d_r10_tiny``: the same network with temporal kernels);
+3. evaluate both on the test split (3 temporal views per video, decoded once);
+4. write ``report.md`` / ``report.html`` with curves, confusion matrices and
+   per-class accuracy, an annotated video of test clips, and the temporal
+   model's checkpoint (``out/model.safetensors`` + ``out/model.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+DATA_SETTINGS = dict(train_per_class=48, val_per_class=8, test_per_class=20, size=64, num_frames=32, fps=16.0)
+MODELS = {"baseline": "c2d_r10_tiny", "temporal": "i3d_r10_tiny"}
+
+
+def demo_config(arch: str, data_dir: Path, out_dir: Path, *, epochs: int, time_budget: float | None,
+                progress: bool, seed: int = 0):
+    """The training recipe of the demo models (also in configs/demo_*.yaml)."""
+    from vidlab.engine.config import from_dict
+
+    return from_dict({
+        "model": {"arch": arch},
+        "data": {
+            "train": str(data_dir / "train.csv"), "val": str(data_dir / "val.csv"), "test": str(data_dir / "test.csv"),
+            "labels": str(data_dir / "classes.txt"),
+            "num_frames": 8, "sampling_rate": 2, "crop_size": 56, "train_scale": [64, 72], "test_scale": 64,
+            # mirroring would turn move_left into move_right: no flips on this set
+            "flip": 0.0, "test_views": 3, "test_crops": 1, "batch_size": 16, "num_workers": 0,
+        },
+        "solver": {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "epochs": epochs,
+                   "schedule": "cosine", "warmup_epochs": 1, "warmup_start_lr": 0.01, "clip_grad": 5.0},
+        "train": {"out_dir": str(out_dir), "seed": seed, "deterministic": True, "progress": progress,
+                  "time_budget": time_budget, "tensorboard": True, "eval_every": 1},
+    })
+
+
+def _dataset(data_dir: Path, seed: int, progress: bool, log) -> dict:
+    from vidlab.data import synthetic
+
+    meta_path = data_dir / "meta.json"
+    wanted = {**DATA_SETTINGS, "seed": seed}
+    if meta_path.exists():
+        try:
+            meta = json.loads(meta_path.read_text())
+            if all(meta.get(k) == v for k, v in wanted.items()) and (data_dir / "test.csv").exists():
+                log(f"reusing the synthetic set in {data_dir}")
+                return meta
+        except ValueError:
+            pass
+        shutil.rmtree(data_dir)
+    log(f"generating the synthetic action set in {data_dir}")
+    synthetic.write_synthetic_dataset(data_dir, seed=seed, progress=progress, **DATA_SETTINGS)
+    return json.loads(meta_path.read_text())
+
+
+def run_demo(out: str | Path = "vidlab_demo", *, minutes: float = 5.0, seed: int = 0, progress: bool = True,
+             epochs: int = 12, log: Callable[[str], None] | None = None) -> dict:
+    from vidlab import models
+    from vidlab.engine.trainer import Trainer
+
+    log = log or (lambda m: print(m, file=sys.stderr, flush=True))
+    t0 = time.time()
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    data_dir = out / "data"
+    meta = _dataset(data_dir, seed, progress, log)
+    classes = list(meta["classes"])
+    t_data = time.time() - t0
+
+    budget = minutes * 60.0
+    results, histories, trainers = {}, {}, {}
+    for role, arch in MODELS.items():
+        remaining = budget - (time.time() - t0)
+        # leave room for the second model and the report
+        share = remaining * (0.42 if role == "baseline" else 0.8)
+        cfg = demo_config(arch, data_dir, out / "runs" / role, epochs=epochs, time_budget=share, progress=progress, seed=seed)
+        log(f"training the {role} model ({arch})")
+        t1 = time.time()
+        trainer = Trainer(cfg, log=log)
+        hist = trainer.fit()
+        train_s = time.time() - t1
+        test = trainer.evaluate("test")
+        results[role] = {
+            "arch": arch,
+            "top1": test["top1"],
+            "top5": test["top5"],
+            "clip_top1": test["clip_top1"],
+            "mean_class_accuracy": test["mean_class_accuracy"],
+            "pair_top1": _pair_accuracy(test["confusion_matrix"]),
+            "epochs": len(hist),
+            "train_seconds": round(train_s, 1),
+            "params": sum(p.numel() for p in trainer.model.parameters()),
+            "per_class_accuracy": test["per_class_accuracy"],
+            "confusion_matrix": test["confusion_matrix"],
+        }
+        histories[role] = hist
+        trainers[role] = (trainer, test)
+        log(f"{role}: test top-1 {test['top1']:.3f} (pair identified {results[role]['pair_top1']:.3f})")
+
+    temporal, temporal_test = trainers["temporal"]
+    ckpt = models.save(
+        temporal.model, out / "model", arch=temporal.spec.name, num_classes=temporal.num_classes,
+        labels=classes, preprocessing=temporal.preprocessing(),
+        provenance={"trained_by": "vidlab demo", "data": "vidlab synthetic action set", "seed": seed,
+                    "test_top1": results["temporal"]["top1"]},
+    )
+    video = _annotated_video(out / "annotated_test_clips.mp4", data_dir, trainers, classes, log)
+    seconds = time.time() - t0
+    md, html = _write_report(out, results, histories, classes, meta, video, seconds, t_data)
+    summary = {
+        "baseline": {k: v for k, v in results["baseline"].items() if k not in ("confusion_matrix", "per_class_accuracy")},
+        "temporal": {k: v for k, v in results["temporal"].items() if k not in ("confusion_matrix", "per_class_accuracy")},
+        "seconds": round(time.time() - t0, 1),
+        "report": str(html),
+        "report_markdown": str(md),
+        "checkpoint": str(ckpt),
+        "annotated_video": str(video),
+        "data": str(data_dir),
+    }
+    (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _pair_accuracy(cm) -> float:
+    """Accuracy when a prediction only has to name the right pair (class // 2)."""
+    cm = np.asarray(cm)
+    n = cm.shape[0] // 2 * 2
+    pair = sum(cm[i, j] for i in range(n) for j in range(n) if i // 2 == j // 2)
+    return float(pair / max(cm[:n, :n].sum(), 1))
+
+
+def _annotated_video(path: Path, data_dir: Path, trainers: dict, classes: list[str], log) -> Path:
+    """One test clip per class, with ground truth and both models' predictions drawn on."""
+    from vidlab.data.datasets import read_video_list
+    from vidlab.evaluation.visualize import write_annotated_video
+    from vidlab.io import VideoReader
+
+    records = read_video_list(data_dir / "test.csv")
+    first = {}
+    for i, r in enumerate(records):
+        first.setdefault(r.label, i)
+    segments = []
+    for label in sorted(first):
+        i = first[label]
+        with VideoReader(records[i].path) as reader:
+            frames = reader.read_all()
+        lines = [(f"truth: {classes[label]}", (255, 255, 255))]
+        for role, (_, test) in trainers.items():
+            probs = test["scores"][i]
+            pred = int(probs.argmax())
+            colour = (120, 255, 120) if pred == label else (255, 110, 110)
+            lines.append((f"{role}: {classes[pred]} {float(probs[pred]):.2f}", colour))
+        segments.append((frames, lines))
+    log(f"writing {path.name}")
+    return write_annotated_video(path, segments, fps=16.0, scale=4)
+
+
+def _write_report(out: Path, results: dict, histories: dict, classes: list[str], meta: dict, video: Path,
+                  seconds: float, t_data: float) -> tuple[Path, Path]:
+    from vidlab.evaluation.report import Report, plot_confusion_matrix, plot_per_class, plot_training_curves
+
+    fig = out / "figures"
+    fig.mkdir(exist_ok=True)
+    curves = plot_training_curves({f"{r} ({results[r]['arch']})": h for r, h in histories.items()}, fig / "curves.png")
+    cms = {r: plot_confusion_matrix(results[r]["confusion_matrix"], classes, fig / f"confusion_{r}.png",
+                                    title=f"{r}: {results[r]['arch']}") for r in results}
+    bars = plot_per_class({r: results[r]["per_class_accuracy"] for r in results}, classes, fig / "per_class.png")
+    b, t = results["baseline"], results["temporal"]
+    rep = Report("vidlab demo: order matters")
+    rep.paragraph(
+        f"Two models were trained on vidlab's synthetic action set ({len(classes)} classes, "
+        f"{meta['counts']['train'] if 'counts' in meta else ''} training clips) and tested on "
+        f"{sum(1 for _ in (out / 'data' / 'test.csv').read_text().splitlines() if _.strip())} unseen clips, "
+        f"each scored from 3 temporal views. The whole run took {seconds:.0f} s on this machine."
+    )
+    rep.table(
+        ["model", "architecture", "params", "epochs", "test top-1", "top-5", "mean class acc.", "right pair", "train s"],
+        [[role, r["arch"], f"{r['params']:,}", r["epochs"], r["top1"], r["top5"], r["mean_class_accuracy"],
+          r["pair_top1"], r["train_seconds"]] for role, r in results.items()],
+    )
+    rep.heading("Why the baseline cannot do better")
+    rep.paragraph(
+        "Every class has a partner that is its exact time reversal: move left / move right, up / down, "
+        "clockwise / counter-clockwise, grow / shrink, and so on. A clip of one class, played backwards, is a "
+        "clip of its partner, and both are drawn from the same random positions, shapes and textures. So the "
+        "set of frames in a clip says which pair it belongs to, but not which member: only the order of the "
+        "frames does."
+    )
+    rep.paragraph(
+        f"The baseline applies a 2D network to each frame and averages the features over time, so shuffling or "
+        f"reversing the frames cannot change its output. It can learn the pair (it names the right pair for "
+        f"{b['pair_top1']:.0%} of the test clips) but inside a pair it can only guess, which caps it near 50%: it "
+        f"scored {b['top1']:.1%}. Its confusion matrix shows this as 2x2 blocks along the diagonal."
+    )
+    rep.paragraph(
+        f"The temporal model has the same blocks, but its convolutions also span neighbouring frames, so it sees "
+        f"which way things move. It scored {t['top1']:.1%}, with the right pair for {t['pair_top1']:.0%} of clips."
+    )
+    rep.heading("Training curves")
+    rep.image(curves, "training loss and validation top-1 per epoch")
+    rep.heading("Confusion matrices (test)")
+    for role, path in cms.items():
+        rep.image(path, f"{role} ({results[role]['arch']}), rows = true class, normalised per row")
+    rep.heading("Per-class accuracy (test)")
+    rep.image(bars, "the dashed line is chance within a time-reversed pair")
+    rep.table(["class", "partner", "baseline", "temporal"],
+              [[c, classes[i ^ 1] if (i ^ 1) < len(classes) else "-", b["per_class_accuracy"][i], t["per_class_accuracy"][i]]
+               for i, c in enumerate(classes)])
+    rep.heading("Outputs")
+    rep.link(video, "annotated test clips (one per class: truth, then both models' predictions)")
+    rep.bullets([
+        f"checkpoint of the temporal model: model.safetensors + model.json "
+        f"(try `vidlab classify VIDEO --checkpoint {out / 'model.safetensors'}`)",
+        "training logs for TensorBoard: runs/*/tb",
+        f"data generation took {t_data:.1f} s; the data lives in data/ (train/val/test video lists + classes.txt)",
+        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+        f"torch {torch.__version__}",
+    ])
+    return rep.write(out)

@@ -1,0 +1,54 @@
+"""The table behind `vidlab models`: params and GFLOPs per registered architecture.
+
+FLOPs are counted with ``torch.utils.flop_counter`` on the meta device (no
+memory, no compute), for one view of shape ``(1, 3, T, crop, crop)`` at the
+training crop and at the test crop. Figures follow the field's convention
+(PySlowFast/fvcore, the SlowFast and X3D papers): one multiply-add counts as
+one FLOP, i.e. half of what ``torch.utils.flop_counter`` reports. Example:
+Slow R50 8x8 at 8x256x256 gives 54.52, the PySlowFast zoo's figure.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from vidlab import models
+
+
+def count_flops(name: str, num_frames: int, crop: int) -> float | None:
+    try:
+        with torch.device("meta"):
+            model = models.build(name).eval()
+            x = torch.empty(1, 3, num_frames, crop, crop)
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(x)
+        return counter.get_total_flops() / 2 / 1e9
+    except Exception:  # a model the meta device cannot run: report no figure rather than a wrong one
+        return None
+
+
+def model_table(flops: bool = True) -> list[dict]:
+    rows = []
+    aliases = models.list_aliases()
+    for name in models.list_models():
+        spec = models.get_spec(name)
+        with torch.device("meta"):
+            params = sum(p.numel() for p in models.build(name).parameters())
+        row = {
+            "name": name,
+            "family": spec.family,
+            "aliases": sorted(a for a, n in aliases.items() if n == name),
+            "num_classes": spec.num_classes,
+            "params": params,
+            "num_frames": spec.num_frames,
+            "sampling_rate": spec.sampling_rate,
+            "train_input": f"{spec.num_frames}x{spec.crop_size}x{spec.crop_size}",
+            "test_input": f"{spec.num_frames}x{spec.test_crop_size}x{spec.test_crop_size}",
+            "description": spec.description,
+        }
+        if flops:
+            row["gflops_train"] = count_flops(name, spec.num_frames, spec.crop_size)
+            row["gflops_test"] = count_flops(name, spec.num_frames, spec.test_crop_size)
+        rows.append(row)
+    return rows

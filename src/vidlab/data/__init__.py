@@ -1,0 +1,1 @@
+"""Clip sampling, video transforms, datasets and the synthetic action set."""

@@ -1,0 +1,345 @@
+"""3D ResNets in PySlowFast's layout: C2D, I3D, Slow, and small variants.
+
+One class, :class:`ResNet3D`, covers the single-pathway ResNet family. What
+tells C2D, I3D and Slow apart is only where temporal kernels sit and whether a
+temporal max-pool follows res2; both are plain arguments here.
+
+Parameter names follow PySlowFast exactly (``s1.pathway0_stem.conv``,
+``s2.pathway0_res0.branch2.a``, ``head.projection``), so its checkpoints load
+with ``strict=True`` and no key mapping. The head pools globally (adaptive
+average), so any input size works, and the model returns logits.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+Norm = Callable[[int], nn.Module]
+Act = Callable[[], nn.Module]
+
+
+def _relu() -> nn.Module:
+    return nn.ReLU(inplace=True)
+
+
+def _bn(channels: int) -> nn.Module:
+    return nn.BatchNorm3d(channels, eps=1e-5, momentum=0.1)
+
+
+class ResNetStem(nn.Module):
+    """conv (kT x 7 x 7, stride 1x2x2) -> norm -> act -> max-pool 1x3x3 stride 1x2x2."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: Sequence[int] = (1, 7, 7),
+        stride: Sequence[int] = (1, 2, 2),
+        pool: bool = True,
+        norm: Norm = _bn,
+        activation: Act = _relu,
+    ):
+        super().__init__()
+        padding = [k // 2 for k in kernel]
+        self.conv = nn.Conv3d(in_channels, out_channels, tuple(kernel), tuple(stride), tuple(padding), bias=False)
+        self.bn = norm(out_channels)
+        self.relu = activation()
+        self.pool_layer = nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)) if pool else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool_layer(self.relu(self.bn(self.conv(x))))
+
+
+class BottleneckTransform(nn.Module):
+    """1x1x1 (temporal kT) -> 1x3x3 -> 1x1x1, as PySlowFast's ``bottleneck_transform``."""
+
+    def __init__(
+        self,
+        dim_in: int,
+        dim_out: int,
+        dim_inner: int,
+        temporal_kernel: int,
+        stride: int,
+        *,
+        num_groups: int = 1,
+        dilation: int = 1,
+        stride_1x1: bool = False,
+        norm: Norm = _bn,
+        activation: Act = _relu,
+    ):
+        super().__init__()
+        s1, s3 = (stride, 1) if stride_1x1 else (1, stride)
+        self.a = nn.Conv3d(dim_in, dim_inner, (temporal_kernel, 1, 1), (1, s1, s1), (temporal_kernel // 2, 0, 0), bias=False)
+        self.a_bn = norm(dim_inner)
+        self.a_relu = activation()
+        self.b = nn.Conv3d(
+            dim_inner, dim_inner, (1, 3, 3), (1, s3, s3), (0, dilation, dilation),
+            groups=num_groups, dilation=(1, dilation, dilation), bias=False,
+        )
+        self.b_bn = norm(dim_inner)
+        self.b_relu = activation()
+        self.c = nn.Conv3d(dim_inner, dim_out, 1, bias=False)
+        self.c_bn = norm(dim_out)
+        self.c_bn.transform_final_bn = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.a_relu(self.a_bn(self.a(x)))
+        x = self.b_relu(self.b_bn(self.b(x)))
+        return self.c_bn(self.c(x))
+
+
+class BasicTransform(nn.Module):
+    """kT x 3 x 3 -> 1 x 3 x 3, as PySlowFast's ``basic_transform`` (ResNet-10/18/34)."""
+
+    def __init__(
+        self,
+        dim_in: int,
+        dim_out: int,
+        dim_inner: int,
+        temporal_kernel: int,
+        stride: int,
+        *,
+        num_groups: int = 1,
+        dilation: int = 1,
+        stride_1x1: bool = False,
+        norm: Norm = _bn,
+        activation: Act = _relu,
+    ):
+        super().__init__()
+        del dim_inner, num_groups, stride_1x1  # a basic block has no inner width
+        self.a = nn.Conv3d(dim_in, dim_out, (temporal_kernel, 3, 3), (1, stride, stride),
+                           (temporal_kernel // 2, dilation, dilation), dilation=(1, dilation, dilation), bias=False)
+        self.a_bn = norm(dim_out)
+        self.a_relu = activation()
+        self.b = nn.Conv3d(dim_out, dim_out, (1, 3, 3), 1, (0, dilation, dilation), dilation=(1, dilation, dilation), bias=False)
+        self.b_bn = norm(dim_out)
+        self.b_bn.transform_final_bn = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.a_relu(self.a_bn(self.a(x)))
+        return self.b_bn(self.b(x))
+
+
+TRANSFORMS = {"bottleneck": BottleneckTransform, "basic": BasicTransform}
+
+
+class ResBlock(nn.Module):
+    """Residual block: ``act(branch1(x) + branch2(x))``; branch1 projects when shapes change."""
+
+    def __init__(
+        self,
+        dim_in: int,
+        dim_out: int,
+        dim_inner: int,
+        temporal_kernel: int,
+        stride: int,
+        transform: str = "bottleneck",
+        *,
+        num_groups: int = 1,
+        dilation: int = 1,
+        stride_1x1: bool = False,
+        norm: Norm = _bn,
+        activation: Act = _relu,
+    ):
+        super().__init__()
+        if dim_in != dim_out or stride != 1:
+            self.branch1 = nn.Conv3d(dim_in, dim_out, 1, (1, stride, stride), bias=False)
+            self.branch1_bn = norm(dim_out)
+        self.branch2 = TRANSFORMS[transform](
+            dim_in, dim_out, dim_inner, temporal_kernel, stride,
+            num_groups=num_groups, dilation=dilation, stride_1x1=stride_1x1, norm=norm, activation=activation,
+        )
+        self.relu = activation()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = self.branch1_bn(self.branch1(x)) if hasattr(self, "branch1") else x
+        return self.relu(shortcut + self.branch2(x))
+
+
+class ResStage(nn.Module):
+    """A stage of residual blocks named ``pathway0_res{i}``."""
+
+    def __init__(
+        self,
+        dim_in: int,
+        dim_out: int,
+        dim_inner: int,
+        temporal_kernels: Sequence[int],
+        stride: int,
+        transform: str = "bottleneck",
+        *,
+        num_groups: int = 1,
+        dilation: int = 1,
+        stride_1x1: bool = False,
+        norm: Norm = _bn,
+        activation: Act = _relu,
+    ):
+        super().__init__()
+        self.num_blocks = len(temporal_kernels)
+        for i, kt in enumerate(temporal_kernels):
+            block = ResBlock(
+                dim_in if i == 0 else dim_out, dim_out, dim_inner, kt, stride if i == 0 else 1, transform,
+                num_groups=num_groups, dilation=dilation, stride_1x1=stride_1x1, norm=norm, activation=activation,
+            )
+            self.add_module(f"pathway0_res{i}", block)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i in range(self.num_blocks):
+            x = getattr(self, f"pathway0_res{i}")(x)
+        return x
+
+
+class VideoStem(nn.Module):
+    """Holds ``pathway0_stem`` so the keys read ``s1.pathway0_stem.*``."""
+
+    def __init__(self, stem: nn.Module):
+        super().__init__()
+        self.pathway0_stem = stem
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pathway0_stem(x)
+
+
+class ClassificationHead(nn.Module):
+    """Global average pool -> dropout -> ``projection`` (logits)."""
+
+    def __init__(self, dim_in: int, num_classes: int, dropout: float = 0.5):
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool3d(1)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.projection = nn.Linear(dim_in, num_classes, bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.projection(self.dropout(self.pool(x).flatten(1)))
+
+
+def expand_temporal_kernels(basis: Sequence[int], num_blocks: int, num_block_temp_kernel: int | None = None) -> list[int]:
+    """PySlowFast's rule: repeat ``basis`` over the blocks, keep the first
+    ``num_block_temp_kernel`` and give the remaining blocks kernel 1."""
+    n = num_blocks if num_block_temp_kernel is None else min(num_block_temp_kernel, num_blocks)
+    return (list(basis) * num_blocks)[:n] + [1] * (num_blocks - n)
+
+
+class ResNet3D(nn.Module):
+    """Single-pathway 3D ResNet (C2D / I3D / Slow and reduced variants).
+
+    Args:
+        num_classes: output logits.
+        stage_blocks: blocks in res2..res5 (R50: ``(3, 4, 6, 3)``).
+        temporal_kernels: per stage, the temporal kernel of every block
+            (see :func:`expand_temporal_kernels`).
+        stem_kernel: stem conv kernel ``(kT, 7, 7)``.
+        pool1_temporal: temporal stride of the max-pool after res2 (2 for
+            C2D/I3D, 1 for Slow).
+        width: channels after the stem (``WIDTH_PER_GROUP``); stage widths
+            double from res2 on, bottleneck outputs are 4x.
+        transform: ``"bottleneck"`` or ``"basic"``.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 400,
+        *,
+        stage_blocks: Sequence[int] = (3, 4, 6, 3),
+        temporal_kernels: Sequence[Sequence[int]] | None = None,
+        stem_kernel: Sequence[int] = (1, 7, 7),
+        pool1_temporal: int = 1,
+        width: int = 64,
+        num_groups: int = 1,
+        transform: str = "bottleneck",
+        spatial_strides: Sequence[int] = (1, 2, 2, 2),
+        spatial_dilations: Sequence[int] = (1, 1, 1, 1),
+        stride_1x1: bool = False,
+        in_channels: int = 3,
+        dropout: float = 0.5,
+        zero_init_final_bn: bool = True,
+        norm: Norm = _bn,
+        activation: Act = _relu,
+    ):
+        super().__init__()
+        if temporal_kernels is None:
+            temporal_kernels = [[1] * n for n in stage_blocks]
+        if [len(k) for k in temporal_kernels] != list(stage_blocks):
+            raise ValueError("temporal_kernels must give one kernel per block of every stage")
+        expansion = 4 if transform == "bottleneck" else 1
+        self.s1 = VideoStem(ResNetStem(in_channels, width, stem_kernel, norm=norm, activation=activation))
+        dim_in = width
+        inner = num_groups * width if transform == "bottleneck" else width
+        for i, (kernels, stride, dilation) in enumerate(zip(temporal_kernels, spatial_strides, spatial_dilations)):
+            dim_out = width * expansion * 2**i
+            stage = ResStage(
+                dim_in, dim_out, inner * 2**i, kernels, stride, transform,
+                num_groups=num_groups, dilation=dilation, stride_1x1=stride_1x1, norm=norm, activation=activation,
+            )
+            self.add_module(f"s{i + 2}", stage)
+            if i == 0:
+                p = (pool1_temporal, 1, 1)
+                self.pathway0_pool = nn.MaxPool3d(p, p, 0) if pool1_temporal > 1 else nn.Identity()
+            dim_in = dim_out
+        self.feature_dim = dim_in
+        self.head = ClassificationHead(dim_in, num_classes, dropout)
+        init_weights(self, zero_init_final_bn=zero_init_final_bn)
+
+    def forward_features(self, x: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+        if isinstance(x, (list, tuple)):
+            if len(x) != 1:
+                raise ValueError(f"single-pathway model got {len(x)} inputs")
+            x = x[0]
+        x = self.s1(x)
+        x = self.pathway0_pool(self.s2(x))
+        return self.s5(self.s4(self.s3(x)))
+
+    def forward(self, x: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+        return self.head(self.forward_features(x))
+
+
+def init_weights(model: nn.Module, fc_init_std: float = 0.01, zero_init_final_bn: bool = True) -> None:
+    """PySlowFast's initialisation: MSRA-fill convs, unit BN (zero for the last BN
+    of each residual branch), small normal linear layers."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv3d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm3d):
+            final = getattr(m, "transform_final_bn", False) and zero_init_final_bn
+            nn.init.constant_(m.weight, 0.0 if final else 1.0)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=fc_init_std)
+            nn.init.zeros_(m.bias)
+
+
+# ----------------------------------------------------------------------------
+# Temporal kernel bases (PySlowFast's _TEMPORAL_KERNEL_BASIS) and builders.
+
+R50_BLOCKS = (3, 4, 6, 3)
+R101_BLOCKS = (3, 4, 23, 3)
+
+
+def _kernels(bases: Sequence[Sequence[int]], blocks: Sequence[int]) -> list[list[int]]:
+    return [expand_temporal_kernels(b, n) for b, n in zip(bases, blocks)]
+
+
+def c2d_resnet(num_classes: int = 400, blocks: Sequence[int] = R50_BLOCKS, **kw) -> ResNet3D:
+    """C2D: 2D convolutions only, temporal max-pool (stride 2) after res2."""
+    kw.setdefault("pool1_temporal", 2)
+    return ResNet3D(num_classes, stage_blocks=blocks, temporal_kernels=_kernels([[1]] * 4, blocks),
+                    stem_kernel=(1, 7, 7), **kw)
+
+
+def i3d_resnet(num_classes: int = 400, blocks: Sequence[int] = R50_BLOCKS, **kw) -> ResNet3D:
+    """I3D: 5x7x7 stem, temporal kernels 3 in alternate blocks (3 / 3,1 / 3,1 / 1,3)."""
+    kw.setdefault("pool1_temporal", 2)
+    return ResNet3D(num_classes, stage_blocks=blocks, temporal_kernels=_kernels([[3], [3, 1], [3, 1], [1, 3]], blocks),
+                    stem_kernel=(5, 7, 7), **kw)
+
+
+def slow_resnet(num_classes: int = 400, blocks: Sequence[int] = R50_BLOCKS, **kw) -> ResNet3D:
+    """Slow pathway alone: temporal kernels only in res4 and res5, no temporal pooling."""
+    kw.setdefault("pool1_temporal", 1)
+    return ResNet3D(num_classes, stage_blocks=blocks, temporal_kernels=_kernels([[1], [1], [3], [3]], blocks),
+                    stem_kernel=(1, 7, 7), **kw)
