@@ -1,8 +1,7 @@
 import pytest
 
-from vidlab.engine.config import ConfigError, load_config
+from vidlab.engine.config import ConfigError, SolverCfg, load_config
 from vidlab.engine.schedules import lr_at_epoch
-from vidlab.engine.config import SolverCfg
 
 
 def test_yaml_overrides_and_relative_paths(tmp_path):

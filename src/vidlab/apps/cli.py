@@ -61,7 +61,7 @@ def _json_default(o):
 def demo(
     out: Path = typer.Option(Path("vidlab_demo"), "--out", help="Output folder (data, runs, report, checkpoint)."),
     minutes: float = typer.Option(5.0, "--minutes", min=0.5, help="Time budget; training stops early to stay inside it."),
-    epochs: int = typer.Option(12, "--epochs", min=1, help="Training epochs per model (upper bound)."),
+    epochs: int = typer.Option(18, "--epochs", min=1, help="Training epochs per model (fewer if --minutes is tight)."),
     seed: int = typer.Option(0, "--seed", help="Seed for the data and the training."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as one JSON object on stdout."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
@@ -203,7 +203,7 @@ def _fmt(x) -> str:
 @data_app.command("synth")
 def data_synth(
     out: Path = typer.Option(..., "--out", help="Output folder."),
-    train_per_class: int = typer.Option(48, "--train-per-class", min=1),
+    train_per_class: int = typer.Option(80, "--train-per-class", min=1),
     val_per_class: int = typer.Option(8, "--val-per-class", min=1),
     test_per_class: int = typer.Option(20, "--test-per-class", min=1),
     size: int = typer.Option(64, "--size", min=16, help="Frame width and height."),

@@ -86,7 +86,9 @@ class TrainCfg:
     eval_every: int = 1
     tensorboard: bool = True
     progress: bool = True
-    time_budget: float | None = None  # seconds; stop after the epoch that crosses it
+    # seconds; if the epochs would not fit, the schedule is shortened (so the
+    # learning rate still decays fully), and a spent budget stops the run
+    time_budget: float | None = None
     threads: int | None = None
 
 

@@ -10,7 +10,6 @@ are decoded in chunks of windows, so memory stays bounded on long videos.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable
 

@@ -187,7 +187,7 @@ class Trainer:
     def _make_optimizer(self) -> torch.optim.Optimizer:
         s = self.cfg.solver
         decay, no_decay = [], []
-        for name, p in self.model.named_parameters():
+        for _name, p in self.model.named_parameters():
             if not p.requires_grad:
                 continue
             (no_decay if p.ndim <= 1 else decay).append(p)  # no weight decay on norms and biases
@@ -268,12 +268,29 @@ class Trainer:
                 self.save("best", epoch)
             self.save("last", epoch)
             self.log(_format_row(row))
-            if cfg.train.time_budget and time.time() - t_start > cfg.train.time_budget and epoch + 1 < cfg.solver.epochs:
-                self.log(f"time budget of {cfg.train.time_budget:.0f}s reached after epoch {epoch + 1}; stopping")
+            if cfg.train.time_budget and epoch + 1 < cfg.solver.epochs and self._fit_budget(epoch, time.time() - t_start):
                 break
         if self._tb is not None:
             self._tb.close()
         return self.history
+
+    def _fit_budget(self, epoch: int, elapsed: float) -> bool:
+        """Keep the run inside ``train.time_budget``: if the remaining epochs would
+        not fit at the pace so far, shorten the schedule (the learning rate still
+        decays to its end) or, when the budget is already spent, stop. True = stop."""
+        cfg = self.cfg
+        budget = cfg.train.time_budget
+        done = epoch + 1 - self.start_epoch
+        per_epoch = elapsed / max(done, 1)
+        if elapsed >= budget:
+            self.log(f"time budget of {budget:.0f}s spent after epoch {epoch + 1}; stopping")
+            return True
+        fits = epoch + 1 + int((budget - elapsed) // per_epoch)
+        if fits < cfg.solver.epochs:
+            self.log(f"time budget of {budget:.0f}s: {per_epoch:.1f}s per epoch, shortening the schedule "
+                     f"from {cfg.solver.epochs} to {max(fits, epoch + 2)} epochs")
+            cfg.solver.epochs = max(fits, epoch + 2)
+        return False
 
     def train_epoch(self, ds: VideoListDataset, epoch: int) -> dict:
         from tqdm.auto import tqdm

@@ -513,14 +513,33 @@ class _PyAVDecoder:
         errors = 0
         skipping = False
         demux = container.demux(stream)
+
+        def next_packet():
+            try:
+                return next(demux)
+            except (StopIteration, av.FFmpegError, OSError):
+                return None
+
+        # An unwanted keyframe directly followed by another keyframe, in a
+        # stream without frame reordering, is referenced by nothing: skip it
+        # without decoding. This makes all-intra files (every frame a
+        # keyframe) cost only the frames asked for.
+        no_reorder = not getattr(cc, "has_b_frames", 1)
+        upcoming = next_packet()
         try:
-            while True:
-                try:
-                    packet = next(demux)
-                except StopIteration:
-                    break
-                except (av.FFmpegError, OSError):
-                    break
+            while upcoming is not None:
+                packet, upcoming = upcoming, next_packet()
+                if (
+                    skip is not None
+                    and no_reorder
+                    and packet.is_keyframe
+                    and upcoming is not None
+                    and upcoming.is_keyframe
+                    and packet.size
+                    and packet.pts is not None
+                    and skip(packet.pts)
+                ):
+                    continue
                 if skip is not None and packet.size and packet.pts is not None and not packet.is_keyframe:
                     want_skip = skip(packet.pts)
                     if want_skip != skipping:

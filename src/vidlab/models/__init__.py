@@ -5,8 +5,21 @@ needs only torch.
 """
 
 from vidlab.models import zoo as _zoo  # noqa: F401  (fills the registry)
-from vidlab.models.checkpoint import CheckpointError, load, load_state_dict, read_meta, save
-from vidlab.models.registry import ModelSpec, build, get_spec, list_aliases, list_models, register
+from vidlab.models.checkpoint import (
+    CheckpointError,
+    load,
+    load_state_dict,
+    read_meta,
+    save,
+)
+from vidlab.models.registry import (
+    ModelSpec,
+    build,
+    get_spec,
+    list_aliases,
+    list_models,
+    register,
+)
 
 __all__ = [
     "CheckpointError",

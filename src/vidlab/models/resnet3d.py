@@ -232,6 +232,7 @@ class ResNet3D(nn.Module):
         temporal_kernels: per stage, the temporal kernel of every block
             (see :func:`expand_temporal_kernels`).
         stem_kernel: stem conv kernel ``(kT, 7, 7)``.
+        stem_pool: the 1x3x3 max-pool after the stem conv (off for tiny inputs).
         pool1_temporal: temporal stride of the max-pool after res2 (2 for
             C2D/I3D, 1 for Slow).
         width: channels after the stem (``WIDTH_PER_GROUP``); stage widths
@@ -246,6 +247,7 @@ class ResNet3D(nn.Module):
         stage_blocks: Sequence[int] = (3, 4, 6, 3),
         temporal_kernels: Sequence[Sequence[int]] | None = None,
         stem_kernel: Sequence[int] = (1, 7, 7),
+        stem_pool: bool = True,
         pool1_temporal: int = 1,
         width: int = 64,
         num_groups: int = 1,
@@ -265,7 +267,7 @@ class ResNet3D(nn.Module):
         if [len(k) for k in temporal_kernels] != list(stage_blocks):
             raise ValueError("temporal_kernels must give one kernel per block of every stage")
         expansion = 4 if transform == "bottleneck" else 1
-        self.s1 = VideoStem(ResNetStem(in_channels, width, stem_kernel, norm=norm, activation=activation))
+        self.s1 = VideoStem(ResNetStem(in_channels, width, stem_kernel, pool=stem_pool, norm=norm, activation=activation))
         dim_in = width
         inner = num_groups * width if transform == "bottleneck" else width
         for i, (kernels, stride, dilation) in enumerate(zip(temporal_kernels, spatial_strides, spatial_dilations)):

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vidlab.errors import DataError
 from vidlab.data.sampling import clip_indices, plan_views, uniform_view_indices
 from vidlab.data.transforms import ClipTransform
+from vidlab.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,9 @@ class VideoListDataset(Dataset):
     crops, all cut from a single decode of the video; item =
     ``(views (V,C,T,H,W), label, index)`` with views ordered temporal-major.
 
-    Randomness is drawn from ``seed``, the epoch (:meth:`set_epoch`) and the
+    Each video is decoded with ``threads`` decoder threads (default 1: short
+    clips decode fastest single-threaded; parallelism comes from loader
+    workers). Randomness is drawn from ``seed``, the epoch (:meth:`set_epoch`) and the
     item index, so results do not depend on worker count or order.
     """
 
@@ -77,6 +79,7 @@ class VideoListDataset(Dataset):
         num_views: int = 1,
         seed: int = 0,
         backend: str = "pyav",
+        threads: int = 1,
         root: str | os.PathLike | None = None,
     ):
         if mode not in ("train", "test"):
@@ -90,6 +93,7 @@ class VideoListDataset(Dataset):
         self.num_views = num_views
         self.seed = seed
         self.backend = backend
+        self.threads = threads
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -109,7 +113,7 @@ class VideoListDataset(Dataset):
         from vidlab.io import VideoReader
 
         rec = self.records[index]
-        with VideoReader(rec.path, backend=self.backend) as reader:
+        with VideoReader(rec.path, backend=self.backend, threads=self.threads) as reader:
             info = reader.info
             fps = info.fps if self.target_fps else None
             if self.mode == "train":
