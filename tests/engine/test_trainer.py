@@ -57,3 +57,18 @@ def test_outputs_checkpoints_and_tensorboard(tiny_synth, tmp_path):
     with torch.no_grad():
         x = torch.randn(1, 3, 4, 28, 28)
         torch.testing.assert_close(model(x), t.model.eval()(x))
+
+
+def test_bf16_autocast_trains_on_cpu(tiny_synth, tmp_path):
+    t = Trainer(_cfg(tiny_synth, tmp_path / "bf16", epochs=1, amp="bf16", tensorboard=False))
+    assert t.amp_dtype == torch.bfloat16
+    hist = t.fit()
+    assert torch.isfinite(torch.tensor(hist[0]["train_loss"]))
+    assert all(p.dtype == torch.float32 for p in t.model.parameters())  # weights stay fp32
+
+
+def test_fp16_on_cpu_is_a_config_error(tiny_synth, tmp_path):
+    from vidlab.engine.config import ConfigError
+
+    with pytest.raises(ConfigError, match="bf16 on CPU"):
+        Trainer(_cfg(tiny_synth, tmp_path / "fp16", epochs=1, amp="fp16", device="cpu"))

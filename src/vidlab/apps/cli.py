@@ -98,16 +98,26 @@ def classify(
     from vidlab.engine.inference import classify_video
     from vidlab.errors import VidlabError
 
+    from tqdm.auto import tqdm
+
     model = models.load(checkpoint)
     results, failed = [], 0
     for v in videos:
+        bar = tqdm(total=0, desc=Path(v).name[:40], unit="window", leave=False, file=sys.stderr, dynamic_ncols=True)
+
+        def advance(done: int, total: int, bar=bar) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
         try:
-            res = classify_video(model, str(v), topk=topk, stride=stride, backend=backend)
+            res = classify_video(model, str(v), topk=topk, stride=stride, backend=backend, on_window=advance)
         except VidlabError as e:
+            bar.close()
             _err(str(e))
             failed += 1
             results.append({"video": str(v), "error": str(e)})
             continue
+        bar.close()
         results.append(res)
         if not as_json:
             tops = ", ".join(f"{t['label']} {t['score']:.3f}" for t in res["top"])

@@ -43,6 +43,8 @@ def demo_config(arch: str, data_dir: Path, out_dir: Path, *, epochs: int, time_b
             "train": str(data_dir / "train.csv"), "val": str(data_dir / "val.csv"), "test": str(data_dir / "test.csv"),
             "labels": str(data_dir / "classes.txt"),
             **(clip or CLIP),
+            # the clips are 16 fps; recorded so `vidlab classify` resamples other videos to it
+            "target_fps": 16.0,
             # mirroring would turn move_left into move_right: no flips on this set
             "flip": 0.0, "test_views": 1, "test_crops": 3, "batch_size": 16, "num_workers": 0,
         },
