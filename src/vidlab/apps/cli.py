@@ -103,21 +103,25 @@ def classify(
     model = models.load(checkpoint)
     results, failed = [], 0
     for v in videos:
-        bar = tqdm(total=0, desc=Path(v).name[:40], unit="window", leave=False, file=sys.stderr, dynamic_ncols=True)
+        bars = []  # made on the first decoded chunk, so a file that fails to open prints only its error line
 
-        def advance(done: int, total: int, bar=bar) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
+        def advance(done: int, total: int, bars=bars, name=Path(v).name[:40]) -> None:
+            if not bars:
+                bars.append(tqdm(total=total, desc=name, unit="window", leave=False, file=sys.stderr,
+                                 dynamic_ncols=True))
+            bars[0].update(done - bars[0].n)
 
         try:
             res = classify_video(model, str(v), topk=topk, stride=stride, backend=backend, on_window=advance)
         except VidlabError as e:
-            bar.close()
+            for b in bars:
+                b.close()
             _err(str(e))
             failed += 1
             results.append({"video": str(v), "error": str(e)})
             continue
-        bar.close()
+        for b in bars:
+            b.close()
         results.append(res)
         if not as_json:
             tops = ", ".join(f"{t['label']} {t['score']:.3f}" for t in res["top"])
