@@ -732,18 +732,23 @@ class _PyAVDecoder:
             decoded = self._count_decoded()
         else:
             decoded = max(prev_idx + 1, self._decoded_count or 0)
+        if any(w < decoded for w in want[ptr:]):  # it exists, so it was skipped (or the decode stopped early)
+            if skipping:
+                return "skipped"
+            raise _Restart
+        return self._fill_past_end(found, want[ptr:], prev_frame, decoded, prev_rgb)
+
+    def _fill_past_end(self, found: dict, tail: list[int], last_frame, decoded: int, last_rgb=None) -> dict:
+        """Requests past the last decodable frame: the last frame if the shortfall is
+        within :data:`CLAMP_TOLERANCE`, else :class:`VideoDecodeError`."""
         expected = self.info.num_frames
-        for w in want[ptr:]:
-            if w < decoded:  # it exists, so it was skipped (or the decode stopped early)
-                if skipping:
-                    return "skipped"
-                raise _Restart
+        for w in tail:
             _shortfall(self.path, expected, decoded, w)
-            if prev_frame is None:
+            if last_frame is None:
                 raise VideoDecodeError(self.path, f"truncated: expected {expected} frames, decoded {decoded}")
-            if prev_rgb is None:
-                prev_rgb = _to_rgb(prev_frame)
-            found[w] = prev_rgb
+            if last_rgb is None:
+                last_rgb = _to_rgb(last_frame)
+            found[w] = last_rgb
         return found
 
     def _collect_sequential(self, want: list[int]) -> dict[int, np.ndarray]:
@@ -762,16 +767,7 @@ class _PyAVDecoder:
         decoded = self._seq_next
         self._decoded_count = decoded
         self._close_sequential()
-        expected = self.info.num_frames
-        last_rgb = None
-        for w in want[ptr:]:
-            _shortfall(self.path, expected, decoded, w)
-            if last_frame is None:
-                raise VideoDecodeError(self.path, f"truncated: expected {expected} frames, decoded {decoded}")
-            if last_rgb is None:
-                last_rgb = _to_rgb(last_frame)
-            found[w] = last_rgb
-        return found
+        return self._fill_past_end(found, want[ptr:], last_frame, decoded)
 
     def iter_frames(self) -> Iterator[np.ndarray]:
         c = self._reopen()

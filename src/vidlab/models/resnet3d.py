@@ -127,7 +127,11 @@ TRANSFORMS = {"bottleneck": BottleneckTransform, "basic": BasicTransform}
 
 
 class ResBlock(nn.Module):
-    """Residual block: ``act(branch1(x) + branch2(x))``; branch1 projects when shapes change."""
+    """Residual block: ``act(branch1(x) + branch2(x))``; branch1 projects when shapes change.
+
+    ``block_options`` (``num_groups``, ``dilation``, ``stride_1x1``, ``norm``,
+    ``activation``) go to the transform unchanged.
+    """
 
     def __init__(
         self,
@@ -137,22 +141,15 @@ class ResBlock(nn.Module):
         temporal_kernel: int,
         stride: int,
         transform: str = "bottleneck",
-        *,
-        num_groups: int = 1,
-        dilation: int = 1,
-        stride_1x1: bool = False,
-        norm: Norm = _bn,
-        activation: Act = _relu,
+        **block_options,
     ):
         super().__init__()
+        norm = block_options.get("norm", _bn)
         if dim_in != dim_out or stride != 1:
             self.branch1 = nn.Conv3d(dim_in, dim_out, 1, (1, stride, stride), bias=False)
             self.branch1_bn = norm(dim_out)
-        self.branch2 = TRANSFORMS[transform](
-            dim_in, dim_out, dim_inner, temporal_kernel, stride,
-            num_groups=num_groups, dilation=dilation, stride_1x1=stride_1x1, norm=norm, activation=activation,
-        )
-        self.relu = activation()
+        self.branch2 = TRANSFORMS[transform](dim_in, dim_out, dim_inner, temporal_kernel, stride, **block_options)
+        self.relu = block_options.get("activation", _relu)()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = self.branch1_bn(self.branch1(x)) if hasattr(self, "branch1") else x
@@ -160,7 +157,7 @@ class ResBlock(nn.Module):
 
 
 class ResStage(nn.Module):
-    """A stage of residual blocks named ``pathway0_res{i}``."""
+    """A stage of residual blocks named ``pathway0_res{i}`` (options as :class:`ResBlock`)."""
 
     def __init__(
         self,
@@ -170,20 +167,13 @@ class ResStage(nn.Module):
         temporal_kernels: Sequence[int],
         stride: int,
         transform: str = "bottleneck",
-        *,
-        num_groups: int = 1,
-        dilation: int = 1,
-        stride_1x1: bool = False,
-        norm: Norm = _bn,
-        activation: Act = _relu,
+        **block_options,
     ):
         super().__init__()
         self.num_blocks = len(temporal_kernels)
         for i, kt in enumerate(temporal_kernels):
-            block = ResBlock(
-                dim_in if i == 0 else dim_out, dim_out, dim_inner, kt, stride if i == 0 else 1, transform,
-                num_groups=num_groups, dilation=dilation, stride_1x1=stride_1x1, norm=norm, activation=activation,
-            )
+            block = ResBlock(dim_in if i == 0 else dim_out, dim_out, dim_inner, kt, stride if i == 0 else 1, transform,
+                             **block_options)
             self.add_module(f"pathway0_res{i}", block)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

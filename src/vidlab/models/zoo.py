@@ -10,22 +10,19 @@ from vidlab.models.registry import ModelSpec, register
 # Tiny models for the synthetic demo: ResNet-10 layout (basic blocks, one per
 # stage) at width 16, sized for 64x64 inputs on a laptop CPU. Both share every
 # block; the only difference is where time is mixed.
-register(ModelSpec(
-    "c2d_r10_tiny",
-    partial(resnet3d.ResNet3D, stage_blocks=(1, 1, 1, 1), transform="basic", width=16,
-            temporal_kernels=[[1]] * 4, stem_kernel=(1, 7, 7), pool1_temporal=1, dropout=0.2),
-    family="c2d", num_frames=8, sampling_rate=2, crop_size=56, test_crop_size=56,
-    mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25),
-    description="order-blind baseline: 2D ResNet-10 per frame + temporal average (width 16)",
-))
-register(ModelSpec(
-    "i3d_r10_tiny",
-    partial(resnet3d.ResNet3D, stage_blocks=(1, 1, 1, 1), transform="basic", width=16,
-            temporal_kernels=[[3]] * 4, stem_kernel=(3, 7, 7), pool1_temporal=1, dropout=0.2),
-    family="i3d", num_frames=8, sampling_rate=2, crop_size=56, test_crop_size=56,
-    mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25),
-    description="small temporal model: ResNet-10 with 3x3x3 stem and temporal kernels in every block (width 16)",
-))
+def _register_tiny(name: str, family: str, temporal: int, description: str) -> None:
+    register(ModelSpec(
+        name,
+        partial(resnet3d.ResNet3D, stage_blocks=(1, 1, 1, 1), transform="basic", width=16,
+                temporal_kernels=[[temporal]] * 4, stem_kernel=(temporal, 7, 7), pool1_temporal=1, dropout=0.2),
+        family=family, num_frames=8, sampling_rate=4, crop_size=56, test_crop_size=56,
+        mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), description=description,
+    ))
+
+
+_register_tiny("c2d_r10_tiny", "c2d", 1, "order-blind baseline: 2D ResNet-10 per frame + temporal average (width 16)")
+_register_tiny("i3d_r10_tiny", "i3d", 3,
+               "small temporal model: ResNet-10 with 3x7x7 stem and temporal kernels in every block (width 16)")
 
 # PySlowFast Kinetics-400 ResNet-50 models (same keys as PySlowFast checkpoints).
 register(ModelSpec(
