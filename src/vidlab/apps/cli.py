@@ -94,11 +94,11 @@ def classify(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list, one object per video."),
 ):
     """Classify videos with sliding windows: per-window and whole-video top-k."""
+    from tqdm.auto import tqdm
+
     from vidlab import models
     from vidlab.engine.inference import classify_video
     from vidlab.errors import VidlabError
-
-    from tqdm.auto import tqdm
 
     model = models.load(checkpoint)
     results, failed = [], 0

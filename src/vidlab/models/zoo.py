@@ -7,6 +7,7 @@ from functools import partial
 from vidlab.models import resnet3d
 from vidlab.models.registry import ModelSpec, register
 
+
 # Tiny models for the synthetic demo: ResNet-10 layout (basic blocks, one per
 # stage) at width 16, sized for 64x64 inputs on a laptop CPU. Both share every
 # block; the only difference is where time is mixed.
