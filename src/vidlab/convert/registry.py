@@ -1,0 +1,74 @@
+"""Key mappers from other ecosystems' state dicts to vidlab's.
+
+A mapper turns a foreign state dict (already unwrapped from its checkpoint
+container) into a state dict whose keys are vidlab's, without changing any
+tensor values except where a layout really differs (documented per mapper).
+Register one per (source, architecture) with :func:`register`::
+
+    @register("pytorchvideo", "slow_r50_8x8", "c2d_r50")
+    def from_ptv_resnet(state: dict[str, Tensor], arch: str) -> dict[str, Tensor]:
+        ...
+
+Sources: ``pyslowfast``, ``pytorchvideo``, ``torchvision``, ``mmaction2``.
+A mapper must not drop or invent keys silently: every source key is either
+mapped or listed in an error (``vidlab.convert.ConversionError``); the strict
+load that follows names any vidlab key left missing.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from vidlab.errors import VidlabError
+
+SOURCES = ("pyslowfast", "pytorchvideo", "torchvision", "mmaction2")
+
+StateDict = dict[str, torch.Tensor]
+Mapper = Callable[[StateDict, str], StateDict]
+
+_MAPPERS: dict[tuple[str, str], Mapper] = {}
+
+
+class ConversionError(VidlabError, ValueError):
+    """A foreign checkpoint cannot be mapped onto the requested architecture."""
+
+
+def register(source: str, *archs: str) -> Callable[[Mapper], Mapper]:
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}")
+
+    def deco(fn: Mapper) -> Mapper:
+        for arch in archs:
+            key = (source, arch)
+            if key in _MAPPERS:
+                raise ValueError(f"mapper for {key} registered twice")
+            _MAPPERS[key] = fn
+        return fn
+
+    return deco
+
+
+def get_mapper(source: str, arch: str) -> Mapper:
+    from vidlab.models import get_spec
+
+    name = get_spec(arch).name
+    if source not in SOURCES:
+        raise ConversionError(f"unknown source {source!r}; choose from {', '.join(SOURCES)}")
+    if (source, name) not in _MAPPERS:
+        have = sorted(a for s, a in _MAPPERS if s == source)
+        raise ConversionError(f"no {source} converter for {name}; {source} converters exist for: {', '.join(have) or 'none'}")
+    return _MAPPERS[(source, name)]
+
+
+def supported() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {s: [] for s in SOURCES}
+    for s, a in sorted(_MAPPERS):
+        out[s].append(a)
+    return out
+
+
+def unmapped_error(source: str, arch: str, keys: list[str]) -> ConversionError:
+    shown = ", ".join(keys[:5]) + (f", ... +{len(keys) - 5} more" if len(keys) > 5 else "")
+    return ConversionError(f"{source} -> {arch}: {len(keys)} source keys have no place in the model: [{shown}]")
