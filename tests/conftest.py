@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("VIDLAB_SHARED", REPO.parent / "shared"))
-REAL = SHARED / "data" / "real"
-FIXTURES = SHARED / "fixtures"
+from tests_paths import FIXTURES, REAL, SHARED  # noqa: F401  (tests/ is on sys.path, see pyproject)
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 

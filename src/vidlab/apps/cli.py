@@ -214,6 +214,53 @@ def _fmt(x) -> str:
 
 
 # --------------------------------------------------------------------------
+@app.command()
+def convert(
+    src: Path = typer.Argument(..., help="Foreign checkpoint: .pyth/.pth/.pt (torch pickle), Caffe2 .pkl, .safetensors."),
+    dst: Path = typer.Argument(..., help="vidlab checkpoint to write (DST.safetensors + DST.json)."),
+    source: str = typer.Option(..., "--from", help="Where SRC comes from: pyslowfast, pytorchvideo, torchvision, mmaction2."),
+    arch: str = typer.Option(..., "--arch", help="vidlab architecture (see `vidlab models`)."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="Label map file to store in the sidecar."),
+    as_json: bool = typer.Option(False, "--json", help="Print what was converted as JSON."),
+):
+    """Convert a PySlowFast/pytorchvideo/torchvision/MMAction2 checkpoint, strictly:
+    any missing, unexpected or mis-shaped key is an error naming the keys."""
+    from vidlab.convert.core import convert_checkpoint
+
+    names = None
+    if labels is not None:
+        from vidlab.io import read_label_map
+
+        names = read_label_map(labels)
+    path, info = convert_checkpoint(source, arch, src, dst, labels=names)
+    if as_json:
+        _print_json({"checkpoint": str(path), **info})
+    else:
+        print(f"wrote {path} ({info['arch']}, {info['num_classes']} classes, from {source})")
+
+
+@app.command()
+def inflate(
+    src: Path = typer.Argument(..., help="torchvision 2D ResNet-50 state dict (.pth) or safetensors."),
+    dst: Path = typer.Argument(..., help="vidlab checkpoint to write."),
+    arch: str = typer.Option("i3d_r50", "--arch", help="Target: c2d_r50, i3d_r50, slow_r50_8x8, slow_r50_4x16."),
+    mode: str = typer.Option("average", "--mode", help="average (I3D paper) or center (exact on boring videos)."),
+    num_classes: Optional[int] = typer.Option(None, "--num-classes", help="New classifier size (default: keep fc)."),
+):
+    """Inflate an ImageNet 2D ResNet-50 into a 3D network."""
+    from vidlab import models
+    from vidlab.convert.inflate import inflate_resnet
+    from vidlab.convert.sources import read_checkpoint
+
+    state, _ = read_checkpoint(src)
+    model, info = inflate_resnet(state, arch, mode=mode, num_classes=num_classes)
+    spec = models.get_spec(arch)
+    path = models.save(model, dst, arch=spec.name, num_classes=info["num_classes"],
+                       preprocessing=spec.preprocessing(), provenance={"inflated": {**info, "file": str(src)}})
+    print(f"wrote {path} ({spec.name}, {mode} inflation, head {info['head']})")
+
+
+# --------------------------------------------------------------------------
 @data_app.command("synth")
 def data_synth(
     out: Path = typer.Option(..., "--out", help="Output folder."),

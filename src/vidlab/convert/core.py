@@ -1,0 +1,102 @@
+"""``convert``: a foreign checkpoint -> a vidlab model/checkpoint, strictly.
+
+The source file is read (:mod:`vidlab.convert.sources`), its keys are mapped by
+the registered mapper for (source, architecture), the number of classes is
+read from the mapped classifier, and the tensors are loaded with a strict
+check that names every missing, unexpected or mis-shaped key. Nothing is
+ever partially loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from vidlab import models
+from vidlab.convert.registry import ConversionError, get_mapper, unmapped_error
+from vidlab.convert.sources import read_checkpoint
+from vidlab.models.checkpoint import CheckpointError, load_into
+
+
+def class_dependent_keys(arch: str) -> list[str]:
+    """State-dict keys whose shape depends on ``num_classes`` (the classifier)."""
+    with torch.device("meta"):
+        a = models.build(arch, num_classes=1231).state_dict()
+        b = models.build(arch, num_classes=1237).state_dict()
+    return [k for k in a if a[k].shape != b[k].shape]
+
+
+def infer_num_classes(arch: str, state: dict[str, torch.Tensor]) -> int | None:
+    for key in class_dependent_keys(arch):
+        if key in state:
+            return int(state[key].shape[0])
+    return None
+
+
+def _pyslowfast_layout(arch: str) -> bool:
+    with torch.device("meta"):
+        keys = models.build(arch).state_dict().keys()
+    return any(k.startswith("s1.pathway0_stem.") for k in keys)
+
+
+def map_state(source: str, arch: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    try:
+        mapper = get_mapper(source, arch)
+    except ConversionError:
+        if source == "pyslowfast" and _pyslowfast_layout(arch):
+            from vidlab.convert.pyslowfast import from_pyslowfast
+
+            mapper = from_pyslowfast
+        else:
+            raise
+    return mapper(state, models.get_spec(arch).name)
+
+
+def convert(source: str, arch: str, src: str | os.PathLike, *, num_classes: int | None = None) -> tuple[nn.Module, dict]:
+    """Build ``arch`` and load ``src`` (a ``source`` checkpoint) into it, strictly."""
+    spec = models.get_spec(arch)
+    from vidlab.convert.registry import SOURCES
+
+    if source not in SOURCES:
+        raise ConversionError(f"unknown source {source!r}; choose from {', '.join(SOURCES)}")
+    state, info = read_checkpoint(src)
+    mapped = map_state(source, spec.name, state)
+    found = infer_num_classes(spec.name, mapped)
+    if num_classes is not None and found is not None and found != num_classes:
+        raise ConversionError(f"{src}: the classifier has {found} classes, not {num_classes}")
+    n = num_classes or found or spec.num_classes
+    model = models.build(spec.name, num_classes=n)
+    # BN step counters are bookkeeping, absent from Caffe2 files and some
+    # exports: fill them with zeros (recorded), never other missing keys.
+    filled = [k for k in model.state_dict() if k.endswith("num_batches_tracked") and k not in mapped]
+    for k in filled:
+        mapped[k] = torch.zeros((), dtype=torch.long)
+    if filled:
+        info["filled_num_batches_tracked"] = len(filled)
+    try:
+        load_into(model, mapped, f"{src} ({source} -> {spec.name})")
+    except CheckpointError as e:
+        raise ConversionError(str(e)) from None
+    info.update(source=source, arch=spec.name, num_classes=n,
+                sha256=hashlib.sha256(Path(src).read_bytes()).hexdigest())
+    return model.eval(), info
+
+
+def convert_checkpoint(source: str, arch: str, src, dst, *, labels: list[str] | None = None,
+                       num_classes: int | None = None) -> tuple[Path, dict]:
+    """Convert and write a vidlab checkpoint (safetensors + sidecar) at ``dst``."""
+    model, info = convert(source, arch, src, num_classes=num_classes)
+    if labels is not None and len(labels) != info["num_classes"]:
+        raise ConversionError(f"{len(labels)} labels given for a {info['num_classes']}-class classifier")
+    spec = models.get_spec(arch)
+    path = models.save(model, dst, arch=spec.name, num_classes=info["num_classes"], labels=labels,
+                       preprocessing=spec.preprocessing(), provenance={"converted_from": info})
+    return path, info
+
+
+__all__ = ["convert", "convert_checkpoint", "class_dependent_keys", "infer_num_classes", "map_state",
+           "unmapped_error"]

@@ -1,0 +1,128 @@
+"""Reading foreign checkpoint files into plain ``{name: tensor}`` dicts.
+
+* PySlowFast ``.pyth`` (and any torch pickle: ``.pth``, ``.pt``, ``.ckpt``):
+  ``torch.load(weights_only=True)``; the state dict is unwrapped from
+  ``model_state`` (PySlowFast), ``state_dict`` (MMAction2, Lightning) or
+  ``model``; a DDP ``module.`` prefix is removed.
+* Caffe2 ``.pkl`` (the PySlowFast/Detectron model zoo's original files): a
+  plain Python pickle of ``{"blobs": {name: numpy array}}``. It is read with a
+  restricted unpickler that only rebuilds numpy arrays and builtin containers,
+  the same guarantee as ``weights_only=True``; anything else is refused.
+* ``.safetensors``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vidlab.convert.registry import ConversionError
+
+# Caffe2 blobs that are optimiser or bookkeeping state, not model weights.
+CAFFE2_NON_MODEL_SUFFIXES = ("_momentum", "_m", "_v")
+CAFFE2_NON_MODEL_NAMES = {"lr", "model_iter", "lr_x", "weight_order"}
+
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("collections", "OrderedDict"),
+    ("_codecs", "encode"),  # how protocol-2 pickles store bytes (array data)
+    ("__builtin__", "set"),
+    ("builtins", "set"),
+}
+
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}")
+        if module.startswith("numpy") and name in ("_reconstruct", "scalar"):
+            try:
+                from numpy._core import multiarray as ma  # numpy >= 2
+            except ImportError:  # pragma: no cover - numpy 1.x
+                from numpy.core import multiarray as ma
+            return getattr(ma, name)
+        return super().find_class(module.replace("__builtin__", "builtins"), name)
+
+
+def read_caffe2_pickle(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The ``blobs`` of a Caffe2 ``.pkl`` checkpoint, read without arbitrary unpickling."""
+    data = Path(path).read_bytes()
+    try:
+        obj = _ArraysOnlyUnpickler(io.BytesIO(data), encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as e:
+        raise ConversionError(f"{path}: not a Caffe2 blob pickle, or it holds more than arrays ({e})") from None
+    blobs = obj.get("blobs", obj) if isinstance(obj, dict) else None
+    if not isinstance(blobs, dict):
+        raise ConversionError(f"{path}: no 'blobs' dict inside")
+    return blobs
+
+
+def caffe2_model_blobs(blobs: dict) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Split blobs into model tensors and the optimiser/bookkeeping names skipped."""
+    tensors, skipped = {}, []
+    for name, value in blobs.items():
+        if name in CAFFE2_NON_MODEL_NAMES or name.endswith(CAFFE2_NON_MODEL_SUFFIXES):
+            skipped.append(name)
+            continue
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "fiub":
+            raise ConversionError(f"blob {name} has dtype {arr.dtype}, not numbers")
+        tensors[name] = torch.from_numpy(np.ascontiguousarray(arr))
+    return tensors, skipped
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
+    """``(tensors, info)`` from any supported file; ``info`` says what was unwrapped or skipped."""
+    p = Path(path)
+    if not p.exists():
+        raise ConversionError(f"{p}: file not found")
+    if p.is_dir():
+        raise ConversionError(f"{p}: is a directory")
+    info: dict = {"file": str(p), "format": None}
+    if p.suffix == ".pkl":
+        blobs = read_caffe2_pickle(p)
+        tensors, skipped = caffe2_model_blobs(blobs)
+        info.update(format="caffe2-pkl", skipped=sorted(skipped))
+        return tensors, info
+    if p.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(p)), {**info, "format": "safetensors"}
+        except (SafetensorError, OSError, ValueError) as e:
+            raise ConversionError(f"{p}: corrupt safetensors file ({e})") from None
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise ConversionError(
+            f"{p}: refused or unreadable: vidlab reads torch pickles with weights_only=True and never "
+            f"unpickles arbitrary objects ({first})"
+        ) from None
+    info["format"] = "torch-pickle"
+    for key in ("model_state", "state_dict", "model", "module"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            info["unwrapped"] = key
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict):
+        raise ConversionError(f"{p}: holds a {type(obj).__name__}, not a state dict")
+    tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    others = sorted(k for k in obj if k not in tensors)
+    if others:
+        raise ConversionError(f"{p}: entries that are not tensors: {others[:5]}")
+    if tensors and all(k.startswith("module.") for k in tensors):
+        tensors = {k[len("module."):]: v for k, v in tensors.items()}
+        info["stripped_prefix"] = "module."
+    return tensors, info
