@@ -46,3 +46,6 @@ register(ModelSpec(
     crop_size=224, test_crop_size=256,
     description="Slow-only ResNet-50 4x16 (PySlowFast SLOW_4x16_R50)",
 ))
+
+# Families in their own modules register themselves on import.
+from vidlab.models import x3d  # noqa: E402,F401
