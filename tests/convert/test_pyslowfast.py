@@ -7,13 +7,12 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from tests_paths import FIXTURES
 
 from vidlab import models
 from vidlab.apps.cli import main
 from vidlab.convert import ConversionError
 from vidlab.convert.core import convert
-
-from tests_paths import FIXTURES
 
 # Every classification folder shipped in ../shared/fixtures/pyslowfast (the
 # detection fixture belongs to the AVA head). Folder names are vidlab arch
@@ -50,6 +49,11 @@ def test_pyth_through_vidlab_convert_reproduces_pyslowfast(fixtures_dir, weight_
     state = {k: weight_rule(k, tuple(json.loads(shape))) for k, shape, _ in keys}
     pyth = tmp_path / f"{folder}.pyth"
     torch.save({"model_state": state, "cur_epoch": 196}, pyth)  # PySlowFast's checkpoint layout
+    with torch.device("meta"):
+        own = models.build(folder, num_classes=400).state_dict()
+    assert [(k, list(v.shape), str(v.dtype)) for k, v in own.items()] == [
+        (k, json.loads(shape), dtype) for k, shape, dtype in keys
+    ]  # PySlowFast's keys, shapes, dtypes and order
     code, out, err = _run(["convert", "--from", "pyslowfast", "--arch", folder, str(pyth), str(tmp_path / "ck"),
                            "--json"], capsys)
     assert code == 0, err

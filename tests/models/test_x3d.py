@@ -4,10 +4,10 @@ import json
 
 import pytest
 import torch
+from tests_paths import FIXTURES as FIXTURE_ROOT
 from torch import nn
 
 import vidlab.models.x3d  # noqa: F401  (registers x3d_xs/s/m/l)
-from tests_paths import FIXTURES as FIXTURE_ROOT
 from vidlab import models
 from vidlab.apps.model_table import count_flops
 

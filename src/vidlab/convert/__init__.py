@@ -5,9 +5,15 @@ and loads it strictly into a vidlab model; the per-ecosystem key mappers live
 in this package and register themselves when it is imported.
 """
 
-from vidlab.convert.registry import SOURCES, ConversionError, get_mapper, register, supported
+from vidlab.convert.registry import (
+    SOURCES,
+    ConversionError,
+    get_mapper,
+    register,
+    supported,
+)
 
 # mapper modules (each registers its (source, arch) pairs)
-from vidlab.convert import ptv_x3d  # noqa: E402,F401  isort: skip
+from vidlab.convert import ptv_csn, ptv_resnet, ptv_x3d, torchvision  # noqa: E402,F401  isort: skip
 
 __all__ = ["SOURCES", "ConversionError", "get_mapper", "register", "supported"]

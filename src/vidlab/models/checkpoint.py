@@ -93,7 +93,7 @@ def save(model: nn.Module, path: str | os.PathLike, **meta: Any) -> Path:
 def _num_classes(model: nn.Module) -> int | None:
     head = getattr(model, "head", None)
     proj = getattr(head, "projection", None)
-    return getattr(proj, "out_features", None)
+    return getattr(proj, "out_features", None) or getattr(model, "num_classes", None)
 
 
 def read_meta(path: str | os.PathLike) -> dict:

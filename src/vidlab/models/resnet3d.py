@@ -17,6 +17,8 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from vidlab.models.nonlocal_block import Nonlocal
+
 Norm = Callable[[int], nn.Module]
 Act = Callable[[], nn.Module]
 
@@ -156,8 +158,54 @@ class ResBlock(nn.Module):
         return self.relu(shortcut + self.branch2(x))
 
 
+def add_pathway_blocks(
+    stage: nn.Module,
+    pathway: int,
+    dim_in: int,
+    dim_out: int,
+    dim_inner: int,
+    temporal_kernels: Sequence[int],
+    stride: int,
+    transform: str = "bottleneck",
+    *,
+    nonlocal_inds: Sequence[int] = (),
+    nonlocal_pool: Sequence[int] | None = (1, 2, 2),
+    nonlocal_group: int = 1,
+    nonlocal_instantiation: str = "softmax",
+    **block_options,
+) -> list[str]:
+    """Add one pathway's blocks to ``stage`` with PySlowFast's names and order.
+
+    Block ``i`` is ``pathway{p}_res{i}``; when ``i`` is in ``nonlocal_inds`` a
+    :class:`~vidlab.models.nonlocal_block.Nonlocal` named ``pathway{p}_nonlocal{i}``
+    (inner width ``dim_out // 2``) follows it. Returns the names in run order.
+    """
+    num_blocks = len(temporal_kernels)
+    bad = [i for i in nonlocal_inds if not 0 <= i < num_blocks]
+    if bad:
+        raise ValueError(f"non-local index {bad} outside a stage of {num_blocks} blocks")
+    norm = block_options.get("norm", _bn)
+    names = []
+    for i, kt in enumerate(temporal_kernels):
+        block = ResBlock(dim_in if i == 0 else dim_out, dim_out, dim_inner, kt, stride if i == 0 else 1, transform,
+                         **block_options)
+        names.append(f"pathway{pathway}_res{i}")
+        stage.add_module(names[-1], block)
+        if i in nonlocal_inds:
+            names.append(f"pathway{pathway}_nonlocal{i}")
+            stage.add_module(names[-1], Nonlocal(dim_out, dim_out // 2, nonlocal_pool, nonlocal_instantiation,
+                                                 nonlocal_group, norm=norm))
+    return names
+
+
 class ResStage(nn.Module):
-    """A stage of residual blocks named ``pathway0_res{i}`` (options as :class:`ResBlock`)."""
+    """A stage of residual blocks named ``pathway0_res{i}`` (options as :class:`ResBlock`).
+
+    ``nonlocal_inds`` lists the blocks followed by a non-local block
+    ``pathway0_nonlocal{i}`` (PySlowFast ``NONLOCAL.LOCATION`` for this stage);
+    ``nonlocal_pool``, ``nonlocal_group`` and ``nonlocal_instantiation`` are
+    PySlowFast's ``NONLOCAL.POOL``, ``GROUP`` and ``INSTANTIATION``.
+    """
 
     def __init__(
         self,
@@ -167,18 +215,24 @@ class ResStage(nn.Module):
         temporal_kernels: Sequence[int],
         stride: int,
         transform: str = "bottleneck",
+        *,
+        nonlocal_inds: Sequence[int] = (),
+        nonlocal_pool: Sequence[int] | None = (1, 2, 2),
+        nonlocal_group: int = 1,
+        nonlocal_instantiation: str = "softmax",
         **block_options,
     ):
         super().__init__()
         self.num_blocks = len(temporal_kernels)
-        for i, kt in enumerate(temporal_kernels):
-            block = ResBlock(dim_in if i == 0 else dim_out, dim_out, dim_inner, kt, stride if i == 0 else 1, transform,
-                             **block_options)
-            self.add_module(f"pathway0_res{i}", block)
+        self.layer_names = add_pathway_blocks(
+            self, 0, dim_in, dim_out, dim_inner, temporal_kernels, stride, transform,
+            nonlocal_inds=nonlocal_inds, nonlocal_pool=nonlocal_pool, nonlocal_group=nonlocal_group,
+            nonlocal_instantiation=nonlocal_instantiation, **block_options,
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for i in range(self.num_blocks):
-            x = getattr(self, f"pathway0_res{i}")(x)
+        for name in self.layer_names:
+            x = getattr(self, name)(x)
         return x
 
 
@@ -206,6 +260,19 @@ class ClassificationHead(nn.Module):
         return self.projection(self.dropout(self.pool(x).flatten(1)))
 
 
+def per_stage(value, num_stages: int, default, *, flat_kernel: bool = False) -> list:
+    """Broadcast a per-stage option. ``None`` gives ``default`` for every stage,
+    an int (or, with ``flat_kernel``, one ``(t, h, w)`` tuple of ints) is
+    repeated; anything else must hold one entry per stage."""
+    if value is None:
+        return [default] * num_stages
+    if isinstance(value, int) or (flat_kernel and all(isinstance(v, int) for v in value)):
+        return [value] * num_stages
+    if len(value) != num_stages:
+        raise ValueError(f"expected one entry per stage ({num_stages}), got {len(value)}: {value!r}")
+    return list(value)
+
+
 def expand_temporal_kernels(basis: Sequence[int], num_blocks: int, num_block_temp_kernel: int | None = None) -> list[int]:
     """PySlowFast's rule: repeat ``basis`` over the blocks, keep the first
     ``num_block_temp_kernel`` and give the remaining blocks kernel 1."""
@@ -228,6 +295,14 @@ class ResNet3D(nn.Module):
         width: channels after the stem (``WIDTH_PER_GROUP``); stage widths
             double from res2 on, bottleneck outputs are 4x.
         transform: ``"bottleneck"`` or ``"basic"``.
+        nonlocal_location: per stage, the indices of the blocks followed by a
+            non-local block (PySlowFast ``NONLOCAL.LOCATION`` without the
+            pathway level; I3D-NLN: ``((), (1, 3), (1, 3, 5), ())``).
+        nonlocal_pool: max-pool kernel on the non-local keys/values, one
+            ``(t, h, w)`` for all stages or one per stage.
+        nonlocal_group: temporal groups of the non-local blocks, one int or
+            one per stage.
+        nonlocal_instantiation: ``"softmax"`` or ``"dot_product"``.
     """
 
     def __init__(
@@ -250,8 +325,16 @@ class ResNet3D(nn.Module):
         zero_init_final_bn: bool = True,
         norm: Norm = _bn,
         activation: Act = _relu,
+        nonlocal_location: Sequence[Sequence[int]] | None = None,
+        nonlocal_pool: Sequence[int] | Sequence[Sequence[int]] | None = (1, 2, 2),
+        nonlocal_group: int | Sequence[int] = 1,
+        nonlocal_instantiation: str = "softmax",
     ):
         super().__init__()
+        num_stages = len(stage_blocks)
+        nl_location = per_stage(nonlocal_location, num_stages, ())
+        nl_pool = per_stage(nonlocal_pool, num_stages, None, flat_kernel=True)
+        nl_group = per_stage(nonlocal_group, num_stages, 1)
         if temporal_kernels is None:
             temporal_kernels = [[1] * n for n in stage_blocks]
         if [len(k) for k in temporal_kernels] != list(stage_blocks):
@@ -264,6 +347,8 @@ class ResNet3D(nn.Module):
             dim_out = width * expansion * 2**i
             stage = ResStage(
                 dim_in, dim_out, inner * 2**i, kernels, stride, transform,
+                nonlocal_inds=nl_location[i], nonlocal_pool=nl_pool[i], nonlocal_group=nl_group[i],
+                nonlocal_instantiation=nonlocal_instantiation,
                 num_groups=num_groups, dilation=dilation, stride_1x1=stride_1x1, norm=norm, activation=activation,
             )
             self.add_module(f"s{i + 2}", stage)
@@ -328,6 +413,16 @@ def i3d_resnet(num_classes: int = 400, blocks: Sequence[int] = R50_BLOCKS, **kw)
     kw.setdefault("pool1_temporal", 2)
     return ResNet3D(num_classes, stage_blocks=blocks, temporal_kernels=_kernels([[3], [3, 1], [3, 1], [1, 3]], blocks),
                     stem_kernel=(5, 7, 7), **kw)
+
+
+def i3d_nl_resnet(num_classes: int = 400, blocks: Sequence[int] = R50_BLOCKS, **kw) -> ResNet3D:
+    """I3D with non-local blocks (PySlowFast c2/I3D_NLN_8x8_R50): after blocks
+    1, 3 of res3 and 1, 3, 5 of res4, embedded-Gaussian (softmax), keys and
+    values max-pooled 1x2x2."""
+    kw.setdefault("nonlocal_location", ((), (1, 3), (1, 3, 5), ()))
+    kw.setdefault("nonlocal_pool", (1, 2, 2))
+    kw.setdefault("nonlocal_instantiation", "softmax")
+    return i3d_resnet(num_classes, blocks, **kw)
 
 
 def slow_resnet(num_classes: int = 400, blocks: Sequence[int] = R50_BLOCKS, **kw) -> ResNet3D:
