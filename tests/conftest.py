@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from tests_paths import FIXTURES, REAL, SHARED  # noqa: F401  (tests/ is on sys.path, see pyproject)
 
 torch.set_num_threads(min(2, torch.get_num_threads()))

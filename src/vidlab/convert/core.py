@@ -93,8 +93,14 @@ def convert_checkpoint(source: str, arch: str, src, dst, *, labels: list[str] | 
     if labels is not None and len(labels) != info["num_classes"]:
         raise ConversionError(f"{len(labels)} labels given for a {info['num_classes']}-class classifier")
     spec = models.get_spec(arch)
+    preprocessing = spec.preprocessing()
+    if source == "mmaction2":  # MMAction2 normalises with its own constants (ImageNet for the ResNets)
+        from vidlab.convert.mmaction2 import PREPROCESSING
+
+        norm = PREPROCESSING.get(spec.name, {})
+        preprocessing.update({k: list(v) for k, v in norm.items()})
     path = models.save(model, dst, arch=spec.name, num_classes=info["num_classes"], labels=labels,
-                       preprocessing=spec.preprocessing(), provenance={"converted_from": info})
+                       preprocessing=preprocessing, provenance={"converted_from": info})
     return path, info
 
 

@@ -29,6 +29,7 @@ StateDict = dict[str, torch.Tensor]
 Mapper = Callable[[StateDict, str], StateDict]
 
 _MAPPERS: dict[tuple[str, str], Mapper] = {}
+_WHY_NOT: dict[tuple[str, str], str] = {}
 
 
 class ConversionError(VidlabError, ValueError):
@@ -57,9 +58,17 @@ def get_mapper(source: str, arch: str) -> Mapper:
     if source not in SOURCES:
         raise ConversionError(f"unknown source {source!r}; choose from {', '.join(SOURCES)}")
     if (source, name) not in _MAPPERS:
+        reason = _WHY_NOT.get((source, name))
+        if reason:
+            raise ConversionError(f"no {source} converter for {name}: {reason}")
         have = sorted(a for s, a in _MAPPERS if s == source)
         raise ConversionError(f"no {source} converter for {name}; {source} converters exist for: {', '.join(have) or 'none'}")
     return _MAPPERS[(source, name)]
+
+
+def not_convertible(source: str, arch: str, reason: str) -> None:
+    """Record why ``source``'s network called ``arch`` is not vidlab's (shown instead of a mapper)."""
+    _WHY_NOT[(source, arch)] = reason
 
 
 def supported() -> dict[str, list[str]]:

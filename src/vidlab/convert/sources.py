@@ -81,6 +81,15 @@ def caffe2_model_blobs(blobs: dict) -> tuple[dict[str, torch.Tensor], list[str]]
     return tensors, skipped
 
 
+def _numpy_globals() -> list:
+    try:
+        from numpy._core import multiarray as ma
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core import multiarray as ma
+    dtypes = {type(np.dtype(c)) for c in "?bBhHiIlLqQefdgFDG"}
+    return [ma._reconstruct, ma.scalar, np.ndarray, np.dtype, *dtypes]
+
+
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
     """``(tensors, info)`` from any supported file; ``info`` says what was unwrapped or skipped."""
     p = Path(path)
@@ -103,7 +112,10 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
         except (SafetensorError, OSError, ValueError) as e:
             raise ConversionError(f"{p}: corrupt safetensors file ({e})") from None
     try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
+        # numpy scalars/arrays may sit in a checkpoint's metadata (older MMAction2
+        # "meta"): allow rebuilding them, nothing else beyond weights_only's set
+        with torch.serialization.safe_globals(_numpy_globals()):
+            obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise ConversionError(
