@@ -52,3 +52,36 @@ def model_table(flops: bool = True) -> list[dict]:
             row["gflops_test"] = count_flops(name, spec.num_frames, spec.test_crop_size)
         rows.append(row)
     return rows
+
+
+def convertible_from(name: str) -> list[str]:
+    """Sources whose checkpoints `vidlab convert` maps onto ``name``."""
+    import vidlab.convert  # noqa: F401  (registers the mappers)
+    from vidlab.convert.core import _pyslowfast_layout
+    from vidlab.convert.registry import supported
+
+    out = [src for src, archs in supported().items() if name in archs]
+    if "pyslowfast" not in out and _pyslowfast_layout(name):
+        out.insert(0, "pyslowfast")
+    return out
+
+
+def markdown_table(rows: list[dict] | None = None) -> str:
+    """The README's model table."""
+    rows = rows if rows is not None else model_table(flops=True)
+    lines = [
+        "| name (aliases) | input T x crop (train / test) | params | GFLOPs train / test | convert from |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        alias = f" ({', '.join(r['aliases'])})" if r["aliases"] else ""
+        spec_test = r["test_input"].split("x", 1)[1].split("x")[0]
+        inp = f"{r['num_frames']} x {r['train_input'].split('x')[1]} / {spec_test}"
+        gf = "/".join("-" if r.get(k) is None else f"{r[k]:.2f}" for k in ("gflops_train", "gflops_test"))
+        src = ", ".join(convertible_from(r["name"])) or "-"
+        lines.append(f"| `{r['name']}`{alias} | {inp} | {r['params'] / 1e6:.2f} M | {gf} | {src} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())
