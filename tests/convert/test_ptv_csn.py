@@ -7,10 +7,10 @@ for the global average it equals at the native size. The `slow` tests run the un
 their native clips (16x224x224 and 32x224x224).
 """
 
-import math
 
 import pytest
 import torch
+from helpers import randomise_
 from torch import nn
 
 import vidlab.convert.ptv_csn  # registers the mappers
@@ -26,24 +26,7 @@ hub = pytest.importorskip("pytorchvideo.models.hub", reason="pytorchvideo (dev e
 NATIVE = {"r2plus1d_r50": 16, "csn_r101": 32}  # frames at 224x224 that give the 4x7x7 head window
 
 
-def _randomise(model, seed):
-    """Every parameter and BN buffer random (fan-in scaled, BN near identity, so 100 layers stay finite)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for k, v in model.state_dict().items():
-            if k.endswith("num_batches_tracked"):
-                v.fill_(5)
-            elif k.endswith("running_var"):
-                v.copy_(0.5 + torch.rand(v.shape, generator=g))
-            elif k.endswith("running_mean"):
-                v.copy_(0.1 * torch.randn(v.shape, generator=g))
-            elif v.ndim == 1 and k.endswith("weight"):
-                v.copy_(1.0 + 0.1 * torch.randn(v.shape, generator=g))
-            elif k.endswith("bias"):
-                v.copy_(0.1 * torch.randn(v.shape, generator=g))
-            else:
-                v.copy_(torch.randn(v.shape, generator=g) / math.sqrt(math.prod(v.shape[1:])))
-    return model
+_randomise = randomise_  # the shared helper (tests/helpers.py)
 
 
 @pytest.fixture(scope="module", params=["r2plus1d_r50", "csn_r101"])

@@ -1,6 +1,5 @@
 """pytorchvideo X3D -> vidlab: key mapping, strict load and equal outputs."""
 
-import math
 
 import pytest
 import torch
@@ -12,6 +11,7 @@ from vidlab.convert import ConversionError, get_mapper, supported
 from vidlab.convert.ptv_x3d import from_ptv_x3d
 
 hub = pytest.importorskip("pytorchvideo.models.hub", reason="pytorchvideo (dev extra) is needed for the reference")
+from helpers import randomise_
 from pytorchvideo.models.x3d import create_x3d
 
 # hub builders fix (frames, crop): x3d_xs 4x160, x3d_s 13x160, x3d_m 16x224, x3d_l 16x312; their head
@@ -26,23 +26,7 @@ def _hub(name, device="cpu"):
         return getattr(hub, name)(pretrained=False).eval()
 
 
-def _randomise(model, seed):
-    """Every parameter and BN buffer random (fan-in scaled, so the 40-odd blocks stay finite)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for k, v in model.state_dict().items():
-            if k.endswith("num_batches_tracked"):
-                v.fill_(3)
-            elif k.endswith("running_var"):
-                v.copy_(0.5 + torch.rand(v.shape, generator=g))
-            elif k.endswith("running_mean"):
-                v.copy_(0.1 * torch.randn(v.shape, generator=g))
-            elif v.ndim == 1 and k.endswith("weight"):
-                v.copy_(1.0 + 0.1 * torch.randn(v.shape, generator=g))
-            elif k.endswith("bias"):
-                v.copy_(0.1 * torch.randn(v.shape, generator=g))
-            else:
-                v.copy_(torch.randn(v.shape, generator=g) / math.sqrt(math.prod(v.shape[1:])))
+_randomise = randomise_  # the shared helper (tests/helpers.py)
 
 
 def _compare(name, ptv, frames, crop, seed=0):

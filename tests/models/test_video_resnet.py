@@ -1,9 +1,9 @@
 """torchvision video models (R3D, MC3, R(2+1)D, S3D): equivalence, counts, FLOPs, any input size."""
 
-import math
 
 import pytest
 import torch
+from helpers import randomise_
 from torch import nn
 from torchvision.models import video as tv
 
@@ -31,24 +31,7 @@ TV_WEIGHTS = {"r3d_18": tv.R3D_18_Weights, "mc3_18": tv.MC3_18_Weights, "r2plus1
               "s3d": tv.S3D_Weights}
 
 
-def _randomise(model, seed=0):
-    """Every parameter and BN buffer random and non-trivial (fan-in scaled so activations stay finite)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for k, v in model.state_dict().items():
-            if k.endswith("num_batches_tracked"):
-                v.fill_(7)
-            elif k.endswith("running_var"):
-                v.copy_(0.5 + torch.rand(v.shape, generator=g))
-            elif k.endswith("running_mean"):
-                v.copy_(0.1 * torch.randn(v.shape, generator=g))
-            elif v.ndim == 1 and k.endswith("weight"):
-                v.copy_(1.0 + 0.1 * torch.randn(v.shape, generator=g))
-            elif k.endswith("bias"):
-                v.copy_(0.1 * torch.randn(v.shape, generator=g))
-            else:
-                v.copy_(torch.randn(v.shape, generator=g) / math.sqrt(math.prod(v.shape[1:])))
-    return model
+_randomise = randomise_  # the shared helper (tests/helpers.py)
 
 
 def _convert(name, ref):

@@ -49,6 +49,7 @@ from vidlab.models.resnet3d import (
     _bn,
     _relu,
     init_weights,
+    single_pathway,
 )
 
 Norm = Callable[[int], nn.Module]
@@ -193,10 +194,7 @@ class BottleneckResNet(nn.Module):
         init_weights(self, zero_init_final_bn=zero_init_final_bn)
 
     def forward_features(self, x: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
-        if isinstance(x, (list, tuple)):
-            if len(x) != 1:
-                raise ValueError(f"single-pathway model got {len(x)} inputs")
-            x = x[0]
+        x = single_pathway(x)
         x = self.stem(x)
         for i in range(self.num_stages):
             x = getattr(self, f"res{i + 2}")(x)

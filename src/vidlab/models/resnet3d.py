@@ -361,16 +361,22 @@ class ResNet3D(nn.Module):
         init_weights(self, zero_init_final_bn=zero_init_final_bn)
 
     def forward_features(self, x: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
-        if isinstance(x, (list, tuple)):
-            if len(x) != 1:
-                raise ValueError(f"single-pathway model got {len(x)} inputs")
-            x = x[0]
+        x = single_pathway(x)
         x = self.s1(x)
         x = self.pathway0_pool(self.s2(x))
         return self.s5(self.s4(self.s3(x)))
 
     def forward(self, x: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
         return self.head(self.forward_features(x))
+
+
+def single_pathway(x: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+    """A clip given as a tensor or as a one-element list (PySlowFast's input convention)."""
+    if isinstance(x, (list, tuple)):
+        if len(x) != 1:
+            raise ValueError(f"single-pathway model got {len(x)} inputs")
+        x = x[0]
+    return x
 
 
 def init_weights(model: nn.Module, fc_init_std: float = 0.01, zero_init_final_bn: bool = True) -> None:

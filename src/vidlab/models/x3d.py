@@ -44,7 +44,7 @@ import torch
 from torch import nn
 
 from vidlab.models.registry import ModelSpec, register
-from vidlab.models.resnet3d import VideoStem, init_weights
+from vidlab.models.resnet3d import VideoStem, init_weights, single_pathway
 
 Norm = Callable[[int], nn.Module]
 Act = Callable[[], nn.Module]
@@ -288,10 +288,7 @@ class X3D(nn.Module):
 
     def forward_features(self, x: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
         """The res5 feature map ``(B, 192 * width / 2, T, ceil(H/32), ceil(W/32))``."""
-        if isinstance(x, (list, tuple)):
-            if len(x) != 1:
-                raise ValueError(f"single-pathway model got {len(x)} inputs")
-            x = x[0]
+        x = single_pathway(x)
         x = self.s1(x)
         return self.s5(self.s4(self.s3(self.s2(x))))
 
