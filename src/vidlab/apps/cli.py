@@ -287,6 +287,34 @@ def data_synth(
 
 
 # --------------------------------------------------------------------------
+# Feature areas keep their commands in their own modules, each exposing
+# ``register(app)``; a module not present in this installation adds nothing.
+COMMAND_MODULES = (
+    "vidlab.apps.cli_data",
+    "vidlab.apps.cli_flow",
+    "vidlab.apps.cli_detect",
+    "vidlab.apps.cli_compress",
+    "vidlab.apps.cli_cartoon",
+    "vidlab.apps.cli_serve",
+)
+
+
+def _register_command_modules() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:
+                continue
+            raise
+        module.register(app)
+
+
+_register_command_modules()
+
+
 def main(argv: list[str] | None = None) -> None:
     from vidlab.errors import VidlabError
 
