@@ -44,7 +44,7 @@ def test_outputs_checkpoints_and_tensorboard(tiny_synth, tmp_path):
     hist = t.fit()
     assert set(hist[0]) >= {"epoch", "train_loss", "train_top1", "val_top1", "lr", "seconds"}
     ck = tmp_path / "run" / "checkpoints"
-    for name in ("last.safetensors", "last.json", "last.state.pt", "best.safetensors", "best.json"):
+    for name in ("last.safetensors", "last.json", "resume/LATEST", "best.safetensors", "best.json"):
         assert (ck / name).exists(), name
     assert list((tmp_path / "run" / "tb").glob("events.out.tfevents.*"))
     meta = json.loads((ck / "last.json").read_text())

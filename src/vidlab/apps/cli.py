@@ -137,20 +137,38 @@ def classify(
 def train(
     config: Path = typer.Option(..., "--config", help="YAML config (see configs/)."),
     overrides: Optional[List[str]] = typer.Argument(None, help="key=value overrides, e.g. solver.lr=0.05 data.batch_size=8"),
-    resume: bool = typer.Option(False, "--resume", help="Continue from out_dir/checkpoints/last (exactly)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue exactly from the newest resume point in out_dir."),
+    nproc: int = typer.Option(1, "--nproc", min=1, help="Processes on this machine (starts torchrun; gloo on CPU, NCCL on GPU)."),
     as_json: bool = typer.Option(False, "--json", help="Print the history and test results as JSON."),
 ):
-    """Train a model; checkpoints and TensorBoard logs go to train.out_dir."""
-    from vidlab.engine.config import load_config
-    from vidlab.engine.trainer import Trainer
+    """Train a model; checkpoints and TensorBoard logs go to train.out_dir.
 
-    cfg = load_config(config, overrides)
+    Several processes or machines: `--nproc N` here, or launch this command
+    under torchrun yourself (`torchrun --nnodes 2 --nproc_per_node 4 ... -m vidlab train --config ...`).
+    data.batch_size is the global batch.
+    """
+    from vidlab.engine import distributed as dist
+    from vidlab.engine.config import load_config
+    from vidlab.engine.trainer import Trainer, TrainingInterrupted
+
+    cfg = load_config(config, overrides)  # validate before spawning anything
+    if nproc > 1 and dist.env_info().world_size == 1:
+        _spawn_torchrun(nproc, config, overrides or [], resume, as_json)
+        return
     trainer = Trainer(cfg, log=_log)
-    history = trainer.fit(resume=resume)
-    out = {"history": history, "checkpoint": str(trainer.ckpt_dir / "last.safetensors")}
-    if cfg.data.test:
-        res = trainer.evaluate("test")
-        out["test"] = {k: res[k] for k in ("top1", "top5", "mean_class_accuracy", "clip_top1", "num_videos")}
+    try:
+        history = trainer.fit(resume=resume)
+        out = {"history": history, "checkpoint": str(trainer.ckpt_dir / "last.safetensors")}
+        if cfg.data.test:
+            res = trainer.evaluate("test")
+            out["test"] = {k: res[k] for k in ("top1", "top5", "mean_class_accuracy", "clip_top1", "num_videos")}
+    except TrainingInterrupted as e:
+        _err(str(e))
+        dist.shutdown()
+        raise typer.Exit(143) from None
+    dist.shutdown()
+    if not trainer.dist.is_main:
+        return
     if as_json:
         _print_json(out)
     else:
@@ -158,6 +176,21 @@ def train(
             t = out["test"]
             print(f"test top-1 {t['top1']:.4f}  top-5 {t['top5']:.4f}  mean class {t['mean_class_accuracy']:.4f}")
         print(f"checkpoint {out['checkpoint']}")
+
+
+def _spawn_torchrun(nproc: int, config: Path, overrides: list[str], resume: bool, as_json: bool) -> None:
+    import subprocess
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "vidlab", "train", "--config", str(config), *overrides]
+    if resume:
+        cmd.append("--resume")
+    if as_json:
+        cmd.append("--json")
+    _log("launching: " + " ".join(cmd[2:]))
+    code = subprocess.call(cmd)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("eval")

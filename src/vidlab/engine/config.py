@@ -74,6 +74,7 @@ class SolverCfg:
     warmup_start_lr: float = 0.01
     clip_grad: float | None = None  # max global grad norm
     label_smoothing: float = 0.0
+    accumulate: int = 1  # split each global batch into this many sequential micro-batches
 
 
 @dataclass
@@ -90,6 +91,28 @@ class TrainCfg:
     # learning rate still decays fully), and a spent budget stops the run
     time_budget: float | None = None
     threads: int | None = None
+    # BN statistics over fixed groups of this many clips (PySlowFast's sub-batch
+    # BN); None: the whole per-process batch. Same group = same numbers on 1 or N processes.
+    bn_batch: int | None = None
+    sync_bn: bool = False  # SyncBatchNorm across processes (CUDA only)
+    precise_bn: int = 0  # recompute BN statistics over this many batches before each evaluation
+    ema: float | None = None  # decay of an exponential moving average of the weights (e.g. 0.999)
+    checkpoint_every: int = 0  # also write a resume point every N steps (0: at epoch ends only)
+    keep_resume: int = 2
+    log_steps: bool = False  # write out_dir/steps.jsonl (loss and lr per step)
+    dist_backend: str = "auto"  # auto (gloo on CPU, nccl on CUDA) | gloo | nccl
+
+
+@dataclass
+class MultigridCfg:
+    """Multigrid training (Wu et al. 2020) with PySlowFast's schedule."""
+
+    long_cycle: bool = False
+    short_cycle: bool = False
+    # (T factor, S factor) of the long cycle's shapes, smallest first
+    long_cycle_factors: list = field(default_factory=lambda: [[0.25, 0.5 ** 0.5], [0.5, 0.5 ** 0.5], [0.5, 1.0], [1.0, 1.0]])
+    short_cycle_factors: list = field(default_factory=lambda: [0.5, 0.5 ** 0.5])
+    epoch_factor: float = 1.5
 
 
 @dataclass
@@ -98,6 +121,7 @@ class Config:
     data: DataCfg = field(default_factory=DataCfg)
     solver: SolverCfg = field(default_factory=SolverCfg)
     train: TrainCfg = field(default_factory=TrainCfg)
+    multigrid: MultigridCfg = field(default_factory=MultigridCfg)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -117,7 +141,8 @@ def _from_dict(cls, data: dict, where: str):
     return cls(**kwargs)
 
 
-_SECTIONS = {"ModelCfg": ModelCfg, "DataCfg": DataCfg, "SolverCfg": SolverCfg, "TrainCfg": TrainCfg}
+_SECTIONS = {"ModelCfg": ModelCfg, "DataCfg": DataCfg, "SolverCfg": SolverCfg, "TrainCfg": TrainCfg,
+             "MultigridCfg": MultigridCfg}
 
 
 def from_dict(data: dict | None) -> Config:
@@ -180,6 +205,12 @@ def validate(cfg: Config) -> None:
         raise ConfigError("solver.epochs must be >= 1")
     if cfg.data.batch_size < 1:
         raise ConfigError("data.batch_size must be >= 1")
+    if cfg.solver.accumulate < 1:
+        raise ConfigError("solver.accumulate must be >= 1")
+    if cfg.train.bn_batch is not None and cfg.train.bn_batch < 2:
+        raise ConfigError("train.bn_batch must be >= 2 (BN needs more than one clip)")
+    if cfg.multigrid.long_cycle and cfg.solver.schedule != "steps":
+        raise ConfigError("multigrid.long_cycle follows PySlowFast's step schedule: set solver.schedule=steps and solver.steps")
 
 
 def dump_config(cfg: Config, path: str | os.PathLike) -> None:

@@ -1,12 +1,19 @@
 """The training loop and evaluation.
 
 ``Trainer(cfg).fit()`` trains a registered architecture on video lists with
-SGD (or AdamW), warmup + cosine (or step) learning rate, optional gradient
-clipping and mixed precision, writes TensorBoard scalars and checkpoints
-(``out_dir/checkpoints/last`` every epoch, ``best`` on validation top-1), and
-resumes exactly with ``fit(resume=True)``: weights, optimizer, AMP scaler,
-epoch, history and every RNG are restored, and data randomness is keyed by
-(seed, epoch, index), so a resumed run reproduces an uninterrupted one.
+SGD (or AdamW), warmup + cosine (or step) learning rate, gradient clipping
+and accumulation, mixed precision, optional EMA weights and precise BN,
+multigrid shapes, on one process or many (torchrun + DDP, see
+:mod:`vidlab.engine.distributed`). It writes TensorBoard scalars, user-facing
+checkpoints (``checkpoints/last`` every epoch, ``best`` on validation top-1)
+and crash-safe resume points (:mod:`vidlab.engine.resume`) at every epoch
+end, every ``train.checkpoint_every`` steps and on SIGTERM.
+
+``fit(resume=True)`` continues exactly: weights, optimizer, AMP scaler, the
+position inside the epoch, history and every process's RNG are restored, and
+data randomness is keyed by (seed, epoch, clip index) while batches are cut
+from a seeded global order (:mod:`vidlab.engine.sampler`), so a resumed run
+reproduces an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -24,15 +31,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader
 
 from vidlab import models
 from vidlab.data.datasets import VideoListDataset, read_video_list
 from vidlab.data.transforms import ClipTransform
+from vidlab.engine import distributed as dist
+from vidlab.engine.bn import precise_bn, set_bn_group
 from vidlab.engine.config import Config, ConfigError, dump_config
+from vidlab.engine.multigrid import MultigridPlan
+from vidlab.engine.resume import ResumeStore
+from vidlab.engine.sampler import GlobalBatchSampler, ShardSampler
 from vidlab.engine.schedules import lr_at_epoch
 from vidlab.evaluation.metrics import aggregate_views, classification_report
-from vidlab.models.checkpoint import _atomic_write_bytes
 
 
 def _stderr(msg: str) -> None:
@@ -102,18 +113,73 @@ def read_labels(path: str | None, num_classes: int | None) -> list[str]:
     return [str(i) for i in range(num_classes)]
 
 
+class TrainingInterrupted(RuntimeError):
+    """SIGTERM arrived; a resume point was written before stopping."""
+
+
+class ShapedDataset(torch.utils.data.Dataset):
+    """Serves items requested as ``(index, num_frames, crop, sampling_rate)`` (multigrid)
+    by a copy of the dataset configured for that shape; plain ints pass through."""
+
+    def __init__(self, ds, default_crop: int):
+        self.ds = ds
+        self.default_crop = default_crop
+        self._variants: dict = {}
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getattr__(self, name):
+        if name == "ds":
+            raise AttributeError(name)
+        return getattr(self.ds, name)
+
+    def variant(self, t: int, s: int, tau: int):
+        key = (t, s, tau)
+        if key not in self._variants:
+            import copy
+            import dataclasses
+
+            v = copy.copy(self.ds)
+            v.num_frames, v.sampling_rate = t, tau
+            r = s / self.default_crop
+            tf = v.transform
+            v.transform = dataclasses.replace(tf, crop_size=s, min_scale=max(s, int(round(tf.min_scale * r))),
+                                              max_scale=max(s, int(round(tf.max_scale * r))))
+            self._variants[key] = v
+        return self._variants[key]
+
+    def __getitem__(self, item):
+        if isinstance(item, tuple):
+            index, t, s, tau = item
+            return self.variant(t, s, tau)[index]
+        return self.ds[item]
+
+
 class Trainer:
-    """Train/evaluate one model described by a :class:`Config`."""
+    """Train/evaluate one model described by a :class:`Config`.
+
+    Started by ``torchrun`` (``WORLD_SIZE > 1``) it trains with
+    DistributedDataParallel: ``data.batch_size`` is the *global* batch, split
+    evenly over the processes; only rank 0 writes checkpoints, logs and
+    reports; evaluation is sharded and gathered.
+    """
 
     def __init__(self, cfg: Config, *, log: Callable[[str], None] = _stderr):
         self.cfg = cfg
-        self.log = log
         self.out_dir = Path(cfg.train.out_dir)
         self.ckpt_dir = self.out_dir / "checkpoints"
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
-        seed_everything(cfg.train.seed, cfg.train.deterministic)
         self.device = resolve_device(cfg.train.device)
+        self.dist = dist.init(self.device.type, cfg.train.dist_backend)
+        if self.device.type == "cuda" and self.dist.enabled:
+            self.device = torch.device("cuda", self.dist.local_rank)
+        self.log = log if self.dist.is_main else (lambda m: None)
+        if cfg.data.batch_size % self.dist.world_size:
+            raise ConfigError(f"data.batch_size={cfg.data.batch_size} is the global batch: it must divide evenly "
+                              f"over {self.dist.world_size} processes")
+        seed_everything(cfg.train.seed, cfg.train.deterministic)
         self.amp_dtype = resolve_amp(cfg.train.amp, self.device)
         self.spec = models.get_spec(cfg.model.arch)
         self.labels = read_labels(cfg.data.labels, cfg.model.num_classes)
@@ -126,17 +192,49 @@ class Trainer:
         self.crop_size = d.crop_size or self.spec.crop_size
         self.mean = tuple(d.mean or self.spec.mean)
         self.std = tuple(d.std or self.spec.std)
+        # identical initial weights on every process (DDP also broadcasts rank 0's)
         self.model = models.build(cfg.model.arch, num_classes=self.num_classes, **cfg.model.kwargs)
         if cfg.model.init:
             state = models.load_state_dict(cfg.model.init)
             models.checkpoint.load_into(self.model, state, cfg.model.init)
+        self.local_batch = cfg.data.batch_size // self.dist.world_size
+        self.multigrid = self._multigrid_plan()
+        bn_group = cfg.train.bn_batch
+        if bn_group is None and self.multigrid is not None:
+            bn_group = self.local_batch  # multigrid keeps the BN batch of the default shape
+        if bn_group:
+            set_bn_group(self.model, bn_group)
         self.model.to(self.device)
+        if cfg.train.sync_bn and self.dist.enabled:
+            if self.device.type != "cuda":
+                raise ConfigError("train.sync_bn needs CUDA; on CPU use train.bn_batch (fixed BN groups)")
+            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        self.net = self.model
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            # BN running statistics stay per process and are averaged when used
+            # (sync_bn_buffers): averaging per-process moving averages equals the
+            # moving average of the averaged batch statistics, which is what one
+            # process with the same BN groups computes.
+            self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids, broadcast_buffers=False)
+        # every process its own stream for dropout and the like
+        torch.manual_seed(cfg.train.seed * 1000003 + self.dist.rank)
         self.optimizer = self._make_optimizer()
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.ema = None
+        if cfg.train.ema:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema), use_buffers=True)
+        self.store = ResumeStore(self.ckpt_dir / "resume", keep=cfg.train.keep_resume)
         self.history: list[dict] = []
         self.best_top1 = -1.0
         self.start_epoch = 0
+        self.start_batch = 0
+        self.global_step = 0
+        self._epoch_acc = (0.0, 0, 0)
         self._tb = None
+        self._stop = False
 
     # -- data -------------------------------------------------------------
     def preprocessing(self) -> dict:
@@ -157,7 +255,7 @@ class Trainer:
         if not path:
             raise ConfigError(f"data.{split} is not set")
         records = read_video_list(path, d.root)
-        bad = [r for r in records if any(l < 0 or l >= self.num_classes for l in np.atleast_1d(r.label))]
+        bad = [r for r in records if any(lab < 0 or lab >= self.num_classes for lab in np.atleast_1d(r.label))]
         if bad:
             raise ConfigError(f"{path}: label {bad[0].label} of {bad[0].path} outside [0, {self.num_classes})")
         train = split == "train"
@@ -172,16 +270,38 @@ class Trainer:
             num_views=1 if split == "val" else d.test_views, seed=self.cfg.train.seed, backend=d.backend,
         )
 
-    def _loader(self, ds: VideoListDataset, train: bool, epoch: int = 0) -> DataLoader:
-        d = self.cfg.data
-        sampler = None
-        if train:
-            g = torch.Generator().manual_seed(self.cfg.train.seed * 100003 + epoch)
-            sampler = RandomSampler(ds, generator=g)
-        return DataLoader(
-            ds, batch_size=d.batch_size, sampler=sampler, shuffle=False, num_workers=d.num_workers,
-            drop_last=train and len(ds) > d.batch_size, persistent_workers=False,
+    def _train_loader(self, ds, epoch: int, start_batch: int) -> DataLoader:
+        shapes = None
+        if self.multigrid is not None:
+            plan = self.multigrid
+            shapes = lambda i: plan.batch_shape(epoch, i)  # noqa: E731
+        sampler = GlobalBatchSampler(
+            len(ds), self.cfg.data.batch_size, epoch=epoch, seed=self.cfg.train.seed,
+            world_size=self.dist.world_size, rank=self.dist.rank, start_batch=start_batch, shapes=shapes,
+            drop_last=len(ds) >= self.cfg.data.batch_size,
         )
+        return DataLoader(ShapedDataset(ds, self.crop_size), batch_sampler=sampler,
+                          num_workers=self.cfg.data.num_workers, generator=torch.Generator().manual_seed(0))
+
+    def _eval_loader(self, ds) -> DataLoader:
+        sampler = ShardSampler(len(ds), self.local_batch, self.dist.world_size, self.dist.rank)
+        return DataLoader(ds, batch_sampler=sampler, num_workers=self.cfg.data.num_workers,
+                          generator=torch.Generator().manual_seed(0))
+
+    def _multigrid_plan(self) -> MultigridPlan | None:
+        mg = self.cfg.multigrid
+        if not (mg.long_cycle or mg.short_cycle):
+            return None
+        s = self.cfg.solver
+        plan = MultigridPlan(
+            steps=s.steps if mg.long_cycle else [s.epochs], max_epoch=s.epochs, gamma=s.gamma,
+            num_frames=self.num_frames, crop_size=self.crop_size, sampling_rate=self.sampling_rate,
+            batch_size=self.cfg.data.batch_size,
+            long_factors=mg.long_cycle_factors if mg.long_cycle else [[1.0, 1.0]],
+            short_cycle=mg.short_cycle, short_factors=mg.short_cycle_factors,
+            epoch_factor=mg.epoch_factor if mg.long_cycle else 1.0,
+        )
+        return plan
 
     # -- optimisation ------------------------------------------------------
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -196,82 +316,151 @@ class Trainer:
             return torch.optim.SGD(groups, lr=s.lr, momentum=s.momentum, nesterov=s.nesterov and s.momentum > 0)
         return torch.optim.AdamW(groups, lr=s.lr)
 
+    def lr_at(self, epoch: float) -> float:
+        s = self.cfg.solver
+        if self.multigrid is not None and self.cfg.multigrid.long_cycle:
+            if epoch < s.warmup_epochs:
+                end = s.lr * self.multigrid.lr_multiplier(s.warmup_epochs)
+                return s.warmup_start_lr + (end - s.warmup_start_lr) * epoch / s.warmup_epochs
+            return s.lr * self.multigrid.lr_multiplier(epoch)
+        return lr_at_epoch(s, epoch)
+
+    @property
+    def total_epochs(self) -> int:
+        if self.multigrid is not None and self.cfg.multigrid.long_cycle:
+            return self.multigrid.max_epoch
+        return self.cfg.solver.epochs
+
     def _autocast(self):
         if self.amp_dtype is None:
             return nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     # -- checkpoints -------------------------------------------------------
-    def save(self, tag: str, epoch: int) -> Path:
+    def save(self, tag: str, epoch: int) -> Path | None:
+        """A user-facing vidlab checkpoint (rank 0 only): ``checkpoints/<tag>``."""
+        if not self.dist.is_main:
+            return None
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-        path = models.save(
+        return models.save(
             self.model, self.ckpt_dir / tag, arch=self.spec.name, num_classes=self.num_classes,
             model_kwargs=self.cfg.model.kwargs, labels=self.labels, preprocessing=self.preprocessing(),
             provenance={"trained_by": "vidlab train", "epoch": epoch + 1, "config": self.cfg.to_dict()},
         )
-        if tag == "last":
-            state = {
-                "epoch": epoch,
-                "optimizer": self.optimizer.state_dict(),
-                "scaler": self.scaler.state_dict(),
-                "history": self.history,
-                "best_top1": self.best_top1,
-                "rng": _rng_state(),
-            }
-            import io
 
-            buf = io.BytesIO()
-            torch.save(state, buf)
-            _atomic_write_bytes(self.ckpt_dir / "last.state.pt", buf.getvalue())
-        return path
+    def sync_bn_buffers(self) -> None:
+        """Average BN running statistics over processes (collective; no-op on one)."""
+        if not dist.active():
+            return
+        world = torch.distributed.get_world_size()
+        for m in self.model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
+                for buf in (m.running_mean, m.running_var):
+                    dist.all_reduce_sum(buf)
+                    buf /= world
+
+    def save_resume(self, epoch: int, batch: int) -> None:
+        """A resume point after ``batch`` global batches of ``epoch`` (collective: every rank calls it)."""
+        self.sync_bn_buffers()
+        rngs = dist.all_gather_objects(_rng_state())
+        if self.dist.is_main:
+            state = {
+                "epoch": epoch, "batch": batch, "global_step": self.global_step,
+                "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
+                "history": self.history, "best_top1": self.best_top1, "epoch_acc": list(self._epoch_acc),
+                "rng": rngs, "world_size": self.dist.world_size, "solver_epochs": self.cfg.solver.epochs,
+            }
+            if self.ema is not None:
+                state["ema"] = self.ema.state_dict()
+            self.store.save(f"e{epoch:04d}-b{batch:06d}", self.model.state_dict(), state)
+        dist.barrier()
 
     def _resume(self) -> bool:
-        state_path = self.ckpt_dir / "last.state.pt"
-        if not state_path.exists():
+        point = self.store.latest()
+        if point is None:
+            self.log(f"nothing to resume in {self.store.root}; starting from scratch")
             return False
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        weights = models.load_state_dict(self.ckpt_dir / "last")
-        models.checkpoint.load_into(self.model, weights, str(self.ckpt_dir / "last"))
+        weights, state = self.store.load(point)
+        models.checkpoint.load_into(self.model, weights, str(point))
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None and "ema" in state:
+            self.ema.load_state_dict(state["ema"])
         self.history = list(state["history"])
         self.best_top1 = float(state["best_top1"])
-        self.start_epoch = int(state["epoch"]) + 1
-        _set_rng_state(state["rng"])
-        self.log(f"resumed from {state_path} at epoch {self.start_epoch + 1}")
+        self.start_epoch, self.start_batch = int(state["epoch"]), int(state["batch"])
+        self.global_step = int(state["global_step"])
+        self.cfg.solver.epochs = int(state.get("solver_epochs", self.cfg.solver.epochs))
+        acc = state["epoch_acc"]
+        self._epoch_acc = (float(acc[0]), int(acc[1]), int(acc[2]))
+        rngs = state["rng"]
+        if int(state["world_size"]) == self.dist.world_size:
+            _set_rng_state(rngs[self.dist.rank])
+        else:  # another world size: the per-process streams cannot continue; reseed them
+            self.log(f"resuming {state['world_size']} processes' run on {self.dist.world_size}: "
+                     "data order is kept, per-process random streams are reseeded")
+            torch.manual_seed(self.cfg.train.seed * 1000003 + self.dist.rank + 7919 * (self.start_epoch + 1))
+        if self.dist.is_main and self.cfg.train.log_steps:
+            _truncate_steps(self.out_dir / "steps.jsonl", self.global_step)
+        self.log(f"resumed from {point} (epoch {self.start_epoch + 1}, batch {self.start_batch})")
         return True
 
     # -- loops -------------------------------------------------------------
     def fit(self, resume: bool = False) -> list[dict]:
         cfg = self.cfg
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        dump_config(cfg, self.out_dir / "config.yaml")
+        if self.dist.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            dump_config(cfg, self.out_dir / "config.yaml")
+        dist.barrier()
         if resume:
             self._resume()
+        if self.multigrid is not None:
+            for line in self.multigrid.describe():
+                self.log("multigrid: " + line)
         train_ds = self.dataset("train")
         val_ds = self.dataset("val") if cfg.data.val else None
-        if cfg.train.tensorboard:
+        if cfg.train.tensorboard and self.dist.is_main:
             self._tb = _summary_writer(self.out_dir / "tb", self.log)
+        old_handler = _install_sigterm(self)
         t_start = time.time()
-        for epoch in range(self.start_epoch, cfg.solver.epochs):
-            t0 = time.time()
-            stats = self.train_epoch(train_ds, epoch)
-            row = {"epoch": epoch + 1, **stats, "seconds": time.time() - t0}
-            if val_ds is not None and ((epoch + 1) % cfg.train.eval_every == 0 or epoch + 1 == cfg.solver.epochs):
-                res = self.evaluate_dataset(val_ds, desc=f"val {epoch + 1}")
-                row["val_top1"] = res["top1"]
-                row["val_loss"] = res["loss"]
-            self.history.append(row)
-            self._log_scalars(row, epoch + 1)
-            if row.get("val_top1", -1.0) > self.best_top1 or val_ds is None:
-                self.best_top1 = row.get("val_top1", self.best_top1)
-                self.save("best", epoch)
-            self.save("last", epoch)
-            self.log(_format_row(row))
-            if cfg.train.time_budget and epoch + 1 < cfg.solver.epochs and self._fit_budget(epoch, time.time() - t_start):
-                break
-        if self._tb is not None:
-            self._tb.close()
+        try:
+            for epoch in range(self.start_epoch, self.total_epochs):
+                t0 = time.time()
+                start_batch = self.start_batch if epoch == self.start_epoch else 0
+                stats = self.train_epoch(train_ds, epoch, start_batch)
+                if stats is None:  # SIGTERM: a resume point was written
+                    raise TrainingInterrupted(f"stopped by SIGTERM; resume with --resume from {self.store.root}")
+                row = {"epoch": epoch + 1, **stats, "seconds": time.time() - t0}
+                if cfg.train.precise_bn:
+                    precise_bn(self.model, iter(self._train_loader(train_ds, epoch + 10_000, 0)),
+                               cfg.train.precise_bn, self.device)
+                self.sync_bn_buffers()
+                last = epoch + 1 == self.total_epochs
+                if val_ds is not None and ((epoch + 1) % cfg.train.eval_every == 0 or last):
+                    res = self.evaluate_dataset(val_ds, desc=f"val {epoch + 1}")
+                    row["val_top1"] = res["top1"]
+                    row["val_loss"] = res["loss"]
+                self.history.append(row)
+                self._log_scalars(row, epoch + 1)
+                if row.get("val_top1", -1.0) > self.best_top1 or val_ds is None:
+                    self.best_top1 = row.get("val_top1", self.best_top1)
+                    self.save("best", epoch)
+                self.save("last", epoch)
+                if self.ema is not None and self.dist.is_main:
+                    models.save(self.ema.module, self.ckpt_dir / "ema", arch=self.spec.name,
+                                num_classes=self.num_classes, model_kwargs=cfg.model.kwargs, labels=self.labels,
+                                preprocessing=self.preprocessing())
+                self._epoch_acc = (0.0, 0, 0)
+                self.save_resume(epoch + 1, 0)
+                self.log(_format_row(row))
+                if cfg.train.time_budget and not last:
+                    stop = self._fit_budget(epoch, time.time() - t_start) if self.dist.is_main else False
+                    if dist.broadcast_object((stop, cfg.solver.epochs))[0]:
+                        break
+        finally:
+            _restore_sigterm(old_handler)
+            if self._tb is not None:
+                self._tb.close()
         return self.history
 
     def _fit_budget(self, epoch: int, elapsed: float) -> bool:
@@ -286,55 +475,100 @@ class Trainer:
             self.log(f"time budget of {budget:.0f}s spent after epoch {epoch + 1}; stopping")
             return True
         fits = epoch + 1 + int((budget - elapsed) // per_epoch)
-        if fits < cfg.solver.epochs:
+        if fits < cfg.solver.epochs and self.multigrid is None:
             self.log(f"time budget of {budget:.0f}s: {per_epoch:.1f}s per epoch, shortening the schedule "
                      f"from {cfg.solver.epochs} to {max(fits, epoch + 2)} epochs")
             cfg.solver.epochs = max(fits, epoch + 2)
         return False
 
-    def train_epoch(self, ds: VideoListDataset, epoch: int) -> dict:
+    def train_epoch(self, ds, epoch: int, start_batch: int = 0) -> dict | None:
+        """One epoch (from global batch ``start_batch``); None if SIGTERM stopped it."""
         from tqdm.auto import tqdm
 
         cfg = self.cfg
         ds.set_epoch(epoch)
-        loader = self._loader(ds, train=True, epoch=epoch)
-        self.model.train()
-        n_iter = len(loader)
-        total_loss, total_correct, total_seen = 0.0, 0, 0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.solver.epochs}", disable=not cfg.train.progress,
-                   leave=False, file=sys.stderr, dynamic_ncols=True)
+        loader = self._train_loader(ds, epoch, start_batch)
+        n_iter = loader.batch_sampler.num_batches
+        self.net.train()
+        total_loss, total_correct, total_seen = self._epoch_acc
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{self.total_epochs}",
+                   disable=not (cfg.train.progress and self.dist.is_main), leave=False, file=sys.stderr,
+                   dynamic_ncols=True, initial=start_batch, total=n_iter)
         lr = cfg.solver.lr
-        for it, (clips, labels, _) in enumerate(bar):
-            lr = lr_at_epoch(cfg.solver, epoch + it / n_iter)
+        for it, (clips, labels, _) in enumerate(bar, start=start_batch):
+            lr = self.lr_at(epoch + it / n_iter)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            clips, labels = clips.to(self.device, non_blocking=True), labels.to(self.device)
-            with self._autocast():
-                logits = self.model(clips)
-                loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.solver.label_smoothing)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch + 1} iteration {it}; lower solver.lr")
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            if cfg.solver.clip_grad:
-                self.scaler.unscale_(self.optimizer)
-                nn.utils.clip_grad_norm_(self.model.parameters(), cfg.solver.clip_grad)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
+            loss_value, correct = self._step(clips.to(self.device, non_blocking=True), labels.to(self.device),
+                                             epoch, it)
             b = labels.shape[0]
-            total_loss += loss.item() * b
-            total_correct += int((logits.argmax(1) == labels).sum())
-            total_seen += b
-            bar.set_postfix(loss=f"{total_loss / total_seen:.3f}", lr=f"{lr:.4f}")
-        return {"train_loss": total_loss / max(total_seen, 1), "train_top1": total_correct / max(total_seen, 1), "lr": lr}
+            # global figures: every process contributes its share
+            stats = dist.all_reduce_sum(torch.tensor([loss_value * b, correct, b], dtype=torch.float64))
+            total_loss += float(stats[0])
+            total_correct += int(stats[1])
+            total_seen += int(stats[2])
+            self._epoch_acc = (total_loss, total_correct, total_seen)
+            self.global_step += 1
+            if cfg.train.log_steps and self.dist.is_main:
+                _append_step(self.out_dir / "steps.jsonl", {
+                    "step": self.global_step, "epoch": epoch + 1, "batch": it + 1,
+                    "loss": float(stats[0] / stats[2]), "lr": lr, "batch_size": int(stats[2])})
+            bar.set_postfix(loss=f"{total_loss / max(total_seen, 1):.3f}", lr=f"{lr:.4f}")
+            done = it + 1
+            stop = dist.broadcast_object(self._stop) if dist.active() else self._stop
+            if stop or (cfg.train.checkpoint_every and done % cfg.train.checkpoint_every == 0 and done < n_iter):
+                self.save_resume(epoch, done)
+                if stop:
+                    self.log(f"SIGTERM: resume point written at epoch {epoch + 1}, batch {done}")
+                    return None
+        bar.close()
+        return {"train_loss": total_loss / max(total_seen, 1), "train_top1": total_correct / max(total_seen, 1),
+                "lr": lr}
+
+    def _step(self, clips: torch.Tensor, labels: torch.Tensor, epoch: int, it: int) -> tuple[float, int]:
+        """Forward/backward over ``solver.accumulate`` micro-batches, then one optimizer step."""
+        cfg = self.cfg
+        k = min(cfg.solver.accumulate, clips.shape[0])
+        chunks = list(zip(clips.chunk(k), labels.chunk(k)))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_sum, correct = 0.0, 0
+        for i, (x, y) in enumerate(chunks):
+            sync = i == len(chunks) - 1
+            ctx = self.net.no_sync() if (self.dist.enabled and not sync) else nullcontext()
+            with ctx:
+                with self._autocast():
+                    logits = self.net(x)
+                    loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.solver.label_smoothing)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch + 1} iteration {it}; "
+                                             "lower solver.lr")
+                self.scaler.scale(loss * (x.shape[0] / clips.shape[0])).backward()
+            loss_sum += loss.item() * x.shape[0]
+            correct += int((logits.argmax(1) == y).sum())
+        if cfg.solver.clip_grad:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), cfg.solver.clip_grad)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        return loss_sum / clips.shape[0], correct
 
     @torch.no_grad()
-    def predict(self, ds: VideoListDataset, desc: str = "eval") -> tuple[torch.Tensor, np.ndarray]:
-        """Per-view logits ``(N, V, C)`` and labels, in dataset order."""
-        return predict(self.model, self._loader(ds, train=False), self.device, self.amp_dtype,
-                       desc=desc, progress=self.cfg.train.progress)
+    def predict(self, ds, desc: str = "eval") -> tuple[torch.Tensor, np.ndarray]:
+        """Per-view logits ``(N, V, C)`` and labels in dataset order, gathered from every process."""
+        model = self.ema.module if self.ema is not None else self.model
+        loader = self._eval_loader(ds)
+        logits, labels = predict(model, loader, self.device, self.amp_dtype, desc=desc,
+                                 progress=self.cfg.train.progress and self.dist.is_main)
+        if not dist.active():
+            return logits, labels
+        mine = loader.batch_sampler.indices
+        parts = dist.all_gather_objects((mine, logits, labels))
+        order = np.argsort(np.concatenate([p[0] for p in parts]), kind="stable")
+        return torch.cat([p[1] for p in parts])[order], np.concatenate([p[2] for p in parts])[order]
 
-    def evaluate_dataset(self, ds: VideoListDataset, desc: str = "eval") -> dict:
+    def evaluate_dataset(self, ds, desc: str = "eval") -> dict:
         view_logits, labels = self.predict(ds, desc)
         video_scores = aggregate_views(view_logits)
         report = classification_report(video_scores, labels, self.num_classes, view_scores=view_logits)
@@ -353,6 +587,43 @@ class Trainer:
             if key != "epoch" and isinstance(value, (int, float)) and math.isfinite(value):
                 self._tb.add_scalar(key.replace("_", "/", 1), value, step)
         self._tb.flush()
+
+
+def _install_sigterm(trainer: "Trainer"):
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        trainer._stop = True
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
+def _restore_sigterm(old) -> None:
+    import signal
+
+    if old is not None:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _append_step(path: Path, row: dict) -> None:
+    import json
+
+    with open(path, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def _truncate_steps(path: Path, global_step: int) -> None:
+    """Drop step log lines written after the resume point (they will be redone)."""
+    import json
+
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= global_step]
+    path.write_text("".join(line + "\n" for line in keep))
 
 
 @torch.no_grad()
