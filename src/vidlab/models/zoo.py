@@ -48,4 +48,4 @@ register(ModelSpec(
 ))
 
 # Families in their own modules register themselves on import.
-from vidlab.models import c3d, csn, r2plus1d, s3d, slowfast, video_resnet, x3d  # noqa: E402,F401
+from vidlab.models import c3d, csn, detection, r2plus1d, s3d, slowfast, video_resnet, x3d  # noqa: E402,F401

@@ -1,0 +1,82 @@
+"""Spatio-temporal action detection heads (AVA): PySlowFast's ``ResNetRoIHead``.
+
+The detector runs a video backbone whose res5 keeps spatial stride 16 (res5
+stride 1, dilation 2), averages every pathway over time, pools a 7x7 RoIAlign
+window per person box and pathway, max-pools it to 1x1, concatenates the
+pathways and classifies with ``head.projection`` (pre-sigmoid logits, one per
+action: AVA actions are multi-label).
+
+Boxes are an ``(N, 5)`` float tensor ``[batch_index, x1, y1, x2, y2]`` in input
+pixels. ``aligned`` is RoIAlign's half-pixel convention: PySlowFast's default
+(``DETECTION.ALIGNED=True``), while its Caffe2-era zoo configs used False.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Sequence
+
+import torch
+from torch import nn
+from torchvision.ops import roi_align
+
+from vidlab.models.registry import ModelSpec, register
+from vidlab.models.slowfast import SlowFast, slowfast_resnet
+
+
+class RoIHead(nn.Module):
+    def __init__(self, dims_in: Sequence[int], num_classes: int, *, resolution: int = 7,
+                 spatial_scale: float = 1 / 16, aligned: bool = True, dropout: float = 0.0):
+        super().__init__()
+        self.resolution = resolution
+        self.spatial_scale = spatial_scale
+        self.aligned = aligned
+        self.spatial_pool = nn.MaxPool2d(resolution, stride=1)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.projection = nn.Linear(sum(dims_in), num_classes, bias=True)
+
+    def forward(self, features: Sequence[torch.Tensor], boxes: torch.Tensor) -> torch.Tensor:
+        if boxes.ndim != 2 or boxes.shape[1] != 5:
+            raise ValueError(f"boxes must be (N, 5) [batch_index, x1, y1, x2, y2], got {tuple(boxes.shape)}")
+        pooled = []
+        for f in features:
+            f = f.mean(2)  # temporal average over the whole clip
+            r = roi_align(f, boxes.to(f.dtype), (self.resolution, self.resolution), self.spatial_scale, 0, self.aligned)
+            pooled.append(self.spatial_pool(r).flatten(1))
+        return self.projection(self.dropout(torch.cat(pooled, dim=1)))
+
+
+class SlowFastDetector(nn.Module):
+    """SlowFast backbone + :class:`RoIHead`; ``model(inputs, boxes) -> (N, classes)`` logits."""
+
+    def __init__(self, num_classes: int = 80, *, aligned: bool = True, dropout: float = 0.0,
+                 backbone: nn.Module | None = None, **backbone_kw):
+        super().__init__()
+        net = backbone or slowfast_resnet(num_classes, **{"spatial_strides": (1, 2, 2, 1),
+                                                          "spatial_dilations": (1, 1, 1, 2), **backbone_kw})
+        if not isinstance(net, SlowFast):
+            raise TypeError("SlowFastDetector needs a SlowFast backbone")
+        # share the backbone's modules under the same names (s1 ... s5, fusions, pools)
+        for name, child in net.named_children():
+            if name != "head":
+                self.add_module(name, child)
+        self._backbone = [net]  # not a submodule: its children are registered above
+        self.head = RoIHead(net.feature_dims, num_classes, aligned=aligned, dropout=dropout)
+        nn.init.normal_(self.head.projection.weight, std=0.01)
+        nn.init.zeros_(self.head.projection.bias)
+
+    def forward(self, inputs, boxes: torch.Tensor) -> torch.Tensor:
+        return self.head(self._backbone[0].forward_features(inputs), boxes)
+
+
+def slowfast_r50_detection(num_classes: int = 80, **kw) -> SlowFastDetector:
+    """PySlowFast configs/AVA/SLOWFAST_32x2_R50_SHORT.yaml: SlowFast R50 (alpha 4, fusion kernel 7),
+    res5 stride 1 / dilation 2, RoIAlign 7x7 at 1/16, 80 AVA classes."""
+    return SlowFastDetector(num_classes, fusion_kernel_sz=kw.pop("fusion_kernel_sz", 7), **kw)
+
+
+register(ModelSpec(
+    "slowfast_r50_8x8_detection", slowfast_r50_detection, family="slowfast_detection", num_frames=32,
+    sampling_rate=2, crop_size=224, test_crop_size=256, num_classes=80, aliases=("slowfast_r50_detection",),
+    description="AVA detector: SlowFast R50 32x2 + RoIAlign head (PySlowFast SLOWFAST_32x2_R50_SHORT)",
+))
