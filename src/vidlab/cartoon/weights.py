@@ -7,7 +7,8 @@ are dead, so a user points vidlab at their own copy:
 
 - ``--weights FILE`` (``.pth``/``.pt`` state dict, or ``.safetensors`` with the same keys), or
 - ``--weights DIR`` / ``$VIDLAB_CARTOON_WEIGHTS`` / ``~/.cache/vidlab/cartoongan``: a folder
-  holding ``<Style>_net_G_float.pth`` (the port's file names; lower-case ``hayao.pth`` works too).
+  holding ``<Style>_net_G_float.pth`` (the port's file names; ``hayao.pth`` and the fork's
+  ``cartoongan-hayao.pth`` work too).
 
 Pickles are read with ``torch.load(weights_only=True)``; the state dict must match the
 generator exactly (94 keys, the port's names and shapes), otherwise the error names the keys.
@@ -38,7 +39,9 @@ __all__ = [
 STYLES = ("Hayao", "Hosoda", "Paprika", "Shinkai")
 ENV_VAR = "VIDLAB_CARTOON_WEIGHTS"
 ORIGINAL_URL = "http://vllab1.ucmerced.edu/~yli62/CartoonGAN/pytorch_pth/{style}_net_G_float.pth"
-MIRROR = "the release assets of github.com/clibdev/CartoonGAN-Test-Pytorch-Torch"
+#: A maintained fork re-publishes the same state dicts as ``cartoongan-<style>.pth`` (its README lists
+#: their SHA-256), e.g. .../releases/latest/download/cartoongan-hayao.pth.
+MIRROR = "https://github.com/clibdev/CartoonGAN-Test-Pytorch-Torch/releases/latest/download/cartoongan-{style}.pth"
 
 
 class WeightsError(VidlabError):
@@ -66,14 +69,16 @@ def weights_help(style: str) -> str:
     """Where the ``style`` weights are published and how to give them to vidlab (one line)."""
     return (f"{style} needs the converted CartoonGAN weights {style}_net_G_float.pth, published by the "
             f"CartoonGAN-Test-Pytorch-Torch port (pretrained_model/download_pth.sh; its original links "
-            f"{ORIGINAL_URL.format(style=style)} are dead, copies are among {MIRROR}); "
+            f"{ORIGINAL_URL.format(style=style)} are dead; a fork re-publishes them as "
+            f"{MIRROR.format(style=style.lower())}); "
             f"pass --weights FILE_OR_DIR, or put the file in ${ENV_VAR} or ~/.cache/vidlab/cartoongan; "
             f"--style classic needs no weights")
 
 
 def _candidates(folder: Path, style: str) -> list[Path]:
     names = [f"{style}_net_G_float.pth", f"{style.lower()}_net_G_float.pth", f"{style}.pth",
-             f"{style.lower()}.pth", f"{style}_net_G_float.safetensors", f"{style.lower()}.safetensors"]
+             f"{style.lower()}.pth", f"cartoongan-{style.lower()}.pth", f"{style}_net_G_float.safetensors",
+             f"{style.lower()}.safetensors"]
     return [folder / n for n in names]
 
 
