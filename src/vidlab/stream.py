@@ -1,0 +1,413 @@
+"""Online action recognition over a live source: a webcam, an RTSP/HTTP stream or a file.
+
+Frames arrive one at a time. :class:`OnlineRecognizer` keeps only the frames
+that a coming window will sample, already scaled, cropped and normalised, so
+memory stays at a few clips whatever the input size. Windows have the
+model's own clip span (``num_frames * sampling_rate`` frames at its
+``target_fps``, as in ``vidlab classify``) and start ``stride`` seconds apart
+(default: a quarter span); each window is classified as soon as its last frame
+has arrived, and the reported action is the mean of the last ``smooth``
+windows' probabilities (temporal smoothing, ``smooth=1``: none).
+
+A window samples the same frames and runs the same transform as
+:func:`vidlab.engine.inference.classify_video` would for a window starting at
+the same frame, so on a file the two give the same per-window scores.
+
+Latency is measured from the moment the window's last frame came out of the
+decoder to the moment its prediction is ready (preprocessing of that frame,
+the forward pass and smoothing).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from vidlab.engine.inference import Preprocessing
+from vidlab.errors import VidlabError
+
+
+@dataclass
+class StreamUpdate:
+    """One classified window."""
+
+    window: int  # 0-based window number
+    frame: int  # index of the window's last frame
+    time: float  # seconds into the stream of that frame
+    start: float  # seconds: the window's first frame
+    top: list[dict]  # smoothed top-k ``{"label", "index", "score"}``
+    raw_top: list[dict]  # this window alone
+    latency_ms: float
+
+    @property
+    def label(self) -> str:
+        return self.top[0]["label"]
+
+    @property
+    def score(self) -> float:
+        return self.top[0]["score"]
+
+    def as_dict(self) -> dict:
+        return {"window": self.window, "frame": self.frame, "time": round(self.time, 3),
+                "start": round(self.start, 3), "label": self.label, "score": round(self.score, 6),
+                "top": self.top, "raw_top": self.raw_top, "latency_ms": round(self.latency_ms, 3)}
+
+
+@dataclass
+class _Window:
+    k: int
+    start: float
+    indices: np.ndarray
+    needed: set = field(default_factory=set)
+
+
+class OnlineRecognizer:
+    """Sliding-window classification of frames pushed one by one.
+
+    ``fps`` is the source's frame rate (it converts the model's clip span and
+    the stride to frames). ``stride`` is in seconds (default: a quarter of the
+    clip span); ``smooth`` is how many recent windows are averaged.
+    """
+
+    def __init__(self, model: nn.Module, fps: float, *, stride: float | None = None, smooth: int = 3,
+                 topk: int = 3, labels: list[str] | None = None, device: torch.device | str = "cpu"):
+        from vidlab.data.sampling import linspace_indices
+
+        if smooth < 1:
+            raise VidlabError(f"smooth must be at least 1, got {smooth}")
+        if fps is None or not math.isfinite(fps) or fps <= 0:
+            raise VidlabError(f"the source reports no usable frame rate ({fps})")
+        self.model = model.eval()
+        self.device = torch.device(device)
+        self.pre = pre = Preprocessing.from_model(model)
+        meta = getattr(model, "meta", {}) or {}
+        n = int(meta.get("num_classes") or 0)
+        self.labels = labels or meta.get("labels") or [str(i) for i in range(max(n, 1))]
+        self.fps = float(fps)
+        ratio = (self.fps / pre.target_fps) if pre.target_fps else 1.0
+        self.span = pre.num_frames * pre.sampling_rate * ratio  # in source frames
+        self.stride = float(stride) * self.fps if stride else self.span / 4
+        if self.stride <= 0:
+            raise VidlabError(f"stride must be positive, got {stride}")
+        self.topk = topk
+        self.smooth = smooth
+        self._linspace = linspace_indices
+        self._frames: dict[int, torch.Tensor] = {}
+        self._open: deque[_Window] = deque()
+        self._next_k = 0
+        self._recent: deque[torch.Tensor] = deque(maxlen=smooth)
+        self.windows_done = 0
+
+    def window_start(self, k: int) -> float:
+        return k * self.stride
+
+    # -- frames ----------------------------------------------------------------------
+    def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
+        """One ``(H, W, 3)`` uint8 frame -> ``(C, crop, crop)``: the test transform of
+        :class:`vidlab.data.transforms.ClipTransform` applied to a single frame."""
+        from vidlab.data.transforms import (
+            normalize,
+            short_side_scale,
+            to_float_tchw,
+            uniform_crop,
+        )
+
+        x = to_float_tchw(np.asarray(rgb)[None])
+        x = short_side_scale(x, self.pre.test_scale or self.pre.crop_size)
+        x = uniform_crop(x, self.pre.crop_size, 1)
+        return normalize(x, self.pre.mean, self.pre.std)[0]
+
+    def needs(self, index: int) -> bool:
+        """Whether frame ``index`` is sampled by any window (call before decoding it to RGB)."""
+        self._open_windows(index)
+        return any(index in w.needed for w in self._open)
+
+    def push(self, index: int, frame: np.ndarray | Callable[[], np.ndarray], arrived: float | None = None
+             ) -> list[StreamUpdate]:
+        """Give frame ``index`` (an RGB array, or a callable returning one, called only when
+        the frame is needed). Returns the windows completed by it (usually none or one)."""
+        arrived = time.perf_counter() if arrived is None else arrived
+        if self.needs(index):
+            rgb = frame() if callable(frame) else frame
+            self._frames[index] = self.preprocess(rgb)
+        updates = []
+        while self._open and int(self._open[0].indices.max()) <= index:
+            updates.append(self._classify(self._open.popleft(), index, arrived))
+        if updates:
+            keep = min((int(w.indices.min()) for w in self._open), default=index + 1)
+            for j in [j for j in self._frames if j < keep]:
+                del self._frames[j]
+        return updates
+
+    def _open_windows(self, index: int) -> None:
+        # a window may sample frame floor(start) (indices truncate), so open it by then
+        while math.floor(self.window_start(self._next_k)) <= index:
+            s = self.window_start(self._next_k)
+            idx = self._linspace(s, s + self.span - 1, self.pre.num_frames, 2**62)
+            self._open.append(_Window(self._next_k, s, idx, {int(i) for i in idx}))
+            self._next_k += 1
+
+    @torch.no_grad()
+    def _classify(self, w: _Window, index: int, arrived: float) -> StreamUpdate:
+        clip = torch.stack([self._frames[int(i)] for i in w.indices], dim=1)  # (C, T, H, W)
+        logits = self.model(clip[None].to(self.device)).float()
+        probs = logits.softmax(-1)[0].cpu()
+        self._recent.append(probs)
+        smoothed = torch.stack(list(self._recent)).mean(0)
+        latency = (time.perf_counter() - arrived) * 1000
+        self.windows_done += 1
+        return StreamUpdate(window=w.k, frame=index, time=index / self.fps, start=w.start / self.fps,
+                            top=_top(smoothed, self.labels, self.topk), raw_top=_top(probs, self.labels, self.topk),
+                            latency_ms=latency)
+
+
+def _top(p: torch.Tensor, labels: list[str], k: int) -> list[dict]:
+    k = min(k, p.numel())
+    v, i = p.topk(k)
+    return [{"label": labels[int(j)], "index": int(j), "score": round(float(s), 6)} for s, j in zip(v, i)]
+
+
+# ----------------------------------------------------------------------------------
+# Sources
+class FrameSource:
+    """Frames of a video source: ``fps``, ``live`` and an iterator of
+    ``(index, get_rgb)`` where ``get_rgb()`` converts the frame to RGB uint8."""
+
+    name: str = ""
+    fps: float = 0.0
+    live: bool = False
+    size: tuple[int, int] = (0, 0)
+
+    def frames(self) -> Iterator[tuple[int, Callable[[], np.ndarray]]]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class PyAVSource(FrameSource):
+    """A file or a network stream (rtsp://, http(s)://, ...) decoded with PyAV."""
+
+    def __init__(self, source: str, *, timeout: float = 10.0):
+        import av
+
+        from vidlab.io import VideoDecodeError
+
+        self.name = source
+        self.live = "://" in source
+        options = {"rtsp_transport": "tcp"} if source.lower().startswith(("rtsp://", "rtsps://")) else {}
+        if not self.live and not Path(source).exists():
+            raise VideoDecodeError(source, "file not found")
+        try:
+            self._container = av.open(source, mode="r", options=options, timeout=timeout if self.live else None,
+                                      metadata_errors="ignore")
+        except av.error.InvalidDataError:
+            raise VideoDecodeError(source, "not a video, or a corrupt/unsupported container (FFmpeg: invalid data)"
+                                   ) from None
+        except (av.FFmpegError, OSError, ValueError) as e:
+            raise VideoDecodeError(source, f"cannot open ({getattr(e, 'strerror', None) or e})") from None
+        if not self._container.streams.video:
+            self._container.close()
+            raise VideoDecodeError(source, "no video stream")
+        self._stream = st = self._container.streams.video[0]
+        st.thread_type = "AUTO"
+        rate = st.average_rate or st.guessed_rate or st.base_rate
+        self.fps = float(rate) if rate else 25.0
+        self.size = (st.codec_context.width, st.codec_context.height)
+
+    def frames(self):
+        import av
+
+        from vidlab.io import VideoDecodeError
+        from vidlab.io.video import _to_rgb
+
+        i = 0
+        try:
+            for frame in self._container.decode(self._stream):
+                yield i, (lambda f=frame: _to_rgb(f))
+                i += 1
+        except av.FFmpegError as e:
+            if i == 0:
+                raise VideoDecodeError(self.name, f"no frame decodes ({getattr(e, 'strerror', None) or e})") from None
+            raise VideoDecodeError(self.name, f"decoding stopped after {i} frames "
+                                              f"({getattr(e, 'strerror', None) or e})") from None
+        if i == 0:
+            raise VideoDecodeError(self.name, "no frames could be decoded")
+
+    def close(self) -> None:
+        c = getattr(self, "_container", None)
+        if c is not None:
+            c.close()
+            self._container = None
+
+
+class CameraSource(FrameSource):
+    """A local camera by index, through OpenCV."""
+
+    def __init__(self, index: int):
+        try:
+            import cv2
+        except ImportError:
+            raise VidlabError("reading a camera needs OpenCV: pip install opencv-python-headless") from None
+        self.name = f"camera {index}"
+        self.live = True
+        self._cap = cv2.VideoCapture(index)
+        if not self._cap.isOpened():
+            self._cap.release()
+            raise VidlabError(f"cannot open camera {index} (no such device, or it is busy)")
+        fps = self._cap.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if fps and fps > 0 else 30.0
+        self.size = (int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        self._cv2 = cv2
+
+    def frames(self):
+        i = 0
+        while True:
+            ok, bgr = self._cap.read()
+            if not ok:
+                return
+            yield i, (lambda b=bgr: self._cv2.cvtColor(b, self._cv2.COLOR_BGR2RGB))
+            i += 1
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+def open_source(source: str | int) -> FrameSource:
+    """A camera index (``0``), an RTSP/HTTP URL or a video file."""
+    s = str(source).strip()
+    if s.isdigit():
+        return CameraSource(int(s))
+    return PyAVSource(s)
+
+
+# ----------------------------------------------------------------------------------
+def run_stream(
+    model: nn.Module,
+    source: str | int | FrameSource,
+    *,
+    stride: float | None = None,
+    smooth: int = 3,
+    topk: int = 3,
+    realtime: bool = False,
+    max_seconds: float | None = None,
+    out: str | Path | None = None,
+    on_update: Callable[[StreamUpdate, dict], None] | None = None,
+) -> dict:
+    """Run the recognizer over ``source`` until it ends (or ``max_seconds`` of it).
+
+    ``realtime=True`` paces a file at its frame rate, as a camera would deliver
+    it. ``out`` writes the frames with the current action and latency drawn on
+    them. ``on_update(update, stats)`` is called for every window. Returns a
+    summary: frames, wall seconds, processed frames/s and its ratio to the
+    source's frame rate, latency statistics and the last prediction.
+    """
+    src = source if isinstance(source, FrameSource) else open_source(source)
+    rec = OnlineRecognizer(model, src.fps, stride=stride, smooth=smooth, topk=topk)
+    latencies: list[float] = []
+    last: StreamUpdate | None = None
+    writer = _Overlay(out, src.fps) if out else None
+    frames = 0
+    t0 = time.perf_counter()
+    interrupted = False
+    try:
+        for index, get_rgb in src.frames():
+            if max_seconds is not None and index >= max_seconds * src.fps:
+                break
+            if realtime and not src.live:
+                due = t0 + index / src.fps
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+            arrived = time.perf_counter()
+            if writer is not None:
+                rgb = get_rgb()
+                get_rgb = (lambda r=rgb: r)
+            for u in rec.push(index, get_rgb, arrived):
+                latencies.append(u.latency_ms)
+                last = u
+                if on_update is not None:
+                    elapsed = time.perf_counter() - t0
+                    on_update(u, {"frames": index + 1, "fps": (index + 1) / elapsed if elapsed > 0 else 0.0})
+            if writer is not None:
+                writer.add(get_rgb(), last)
+            frames = index + 1
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        src.close()
+        if writer is not None:
+            writer.close()
+    wall = time.perf_counter() - t0
+    lat = np.array(latencies) if latencies else np.zeros(1)
+    return {
+        "source": src.name, "fps": round(src.fps, 3), "frames": frames, "seconds": round(wall, 3),
+        "processed_fps": round(frames / wall, 2) if wall > 0 else 0.0,
+        "realtime_factor": round(frames / wall / src.fps, 3) if wall > 0 else 0.0,
+        "windows": rec.windows_done, "span_frames": round(rec.span, 3), "stride_frames": round(rec.stride, 3),
+        "smooth": smooth,
+        "latency_ms": {"mean": round(float(lat.mean()), 3), "p50": round(float(np.percentile(lat, 50)), 3),
+                       "p90": round(float(np.percentile(lat, 90)), 3), "max": round(float(lat.max()), 3)},
+        "last": last.as_dict() if last else None,
+        "interrupted": interrupted,
+        "out": str(out) if out else None,
+    }
+
+
+class _Overlay:
+    """Frames with the current action drawn on them, encoded as they come."""
+
+    def __init__(self, path: str | Path, fps: float):
+        import queue
+        import threading
+
+        from vidlab.io import write_video
+
+        self._q: queue.Queue = queue.Queue(maxsize=64)
+        self._error: list[BaseException] = []
+
+        def gen():
+            while (item := self._q.get()) is not None:
+                yield item
+
+        def run():
+            try:
+                write_video(path, gen(), fps, crf=23)
+            except BaseException as e:  # noqa: BLE001  (reported by close())
+                self._error.append(e)
+                while self._q.get() is not None:
+                    pass
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def add(self, rgb: np.ndarray, u: StreamUpdate | None) -> None:
+        from vidlab.evaluation.visualize import annotate_frame
+
+        if u is None:
+            lines = [("waiting for the first window", (235, 235, 235))]
+        else:
+            lines = [(f"{u.label}  {u.score:.2f}", (255, 255, 80)), (f"latency {u.latency_ms:.0f} ms", (235, 235, 235))]
+        h, w = rgb.shape[:2]
+        scale = max(1, 360 // max(1, min(h, w)))
+        self._q.put(annotate_frame(rgb, lines, scale))
+
+    def close(self) -> None:
+        self._q.put(None)
+        self._thread.join()
+        if self._error:
+            raise self._error[0]
