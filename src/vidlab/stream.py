@@ -265,7 +265,12 @@ class CameraSource(FrameSource):
             raise VidlabError("reading a camera needs OpenCV: pip install opencv-python-headless") from None
         self.name = f"camera {index}"
         self.live = True
-        self._cap = cv2.VideoCapture(index)
+        # OpenCV logs its backends' failed attempts on stderr; the error below says it in one line
+        level = _set_cv2_log_level(cv2, "SILENT")
+        try:
+            self._cap = cv2.VideoCapture(index)
+        finally:
+            _set_cv2_log_level(cv2, level)
         if not self._cap.isOpened():
             self._cap.release()
             raise VidlabError(f"cannot open camera {index} (no such device, or it is busy)")
@@ -285,6 +290,17 @@ class CameraSource(FrameSource):
 
     def close(self) -> None:
         self._cap.release()
+
+
+def _set_cv2_log_level(cv2, level):
+    """Set OpenCV's log level (a name or a previous value); returns the previous one."""
+    log = getattr(getattr(cv2, "utils", None), "logging", None)
+    if log is None:
+        return None
+    previous = log.getLogLevel()
+    if level is not None:
+        log.setLogLevel(getattr(log, f"LOG_LEVEL_{level}") if isinstance(level, str) else level)
+    return previous
 
 
 def open_source(source: str | int) -> FrameSource:

@@ -280,10 +280,10 @@ def create_app(cfg: ServeConfig | None = None, *, model: Any = None, cartoonizer
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
-        detail = exc.detail
-        if exc.status_code == 413 and detail == "Content Too Large":
-            detail = f"upload too large: the limit is {_mb(cfg.max_upload_bytes)}"
-        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    app.add_middleware(UploadLimit, limit=upload_limit, paths={"/api/classify", "/api/cartoonize"},
+                       message=f"upload too large: the limit is {_mb(cfg.max_upload_bytes)}")
 
     @app.middleware("http")
     async def _headers(request: Request, call_next):
@@ -372,7 +372,7 @@ def create_app(cfg: ServeConfig | None = None, *, model: Any = None, cartoonizer
             },
         }
 
-    @app.post("/api/classify", response_model=JobStatus, tags=["jobs"], max_body_size=upload_limit,
+    @app.post("/api/classify", response_model=JobStatus, tags=["jobs"],
               responses={202: {"model": JobStatus, "description": "queued (wait=false)"}, **_ERRORS})
     async def classify(
         file: Annotated[UploadFile, File(description="a video (mp4, avi, mkv, webm, mov, gif, ...)")],
@@ -408,7 +408,7 @@ def create_app(cfg: ServeConfig | None = None, *, model: Any = None, cartoonizer
             raise
         return await respond(job, wait)
 
-    @app.post("/api/cartoonize", response_model=JobStatus, tags=["jobs"], max_body_size=upload_limit,
+    @app.post("/api/cartoonize", response_model=JobStatus, tags=["jobs"],
               responses={202: {"model": JobStatus, "description": "queued (wait=false)"}, **_ERRORS})
     async def cartoonize(
         file: Annotated[UploadFile, File(description="a photo (jpeg, png, webp, bmp, tiff)")],
@@ -481,6 +481,43 @@ def create_app(cfg: ServeConfig | None = None, *, model: Any = None, cartoonizer
         return FileResponse(job_file(job, "input"), media_type=job.params.get("media_type") or "image/png")
 
     return app
+
+
+class UploadLimit:
+    """Refuse request bodies over ``limit`` bytes on ``paths`` with 413: at once when the
+    declared Content-Length is too large, else as soon as the bytes received pass it
+    (chunked uploads), before the upload is parsed or stored."""
+
+    def __init__(self, app, limit: int, paths: set[str], message: str):
+        self.app, self.limit, self.paths, self.message = app, limit, paths, message
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                await JSONResponse({"detail": "invalid Content-Length"}, status_code=400)(scope, receive, send)
+                return
+            if size > self.limit:
+                await JSONResponse({"detail": self.message}, status_code=413,
+                                   headers={"Connection": "close"})(scope, receive, send)
+                return
+        received = 0
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise HTTPException(413, self.message)
+            return message
+
+        await self.app(scope, limited_receive, send)
 
 
 def _probe(path: Path, name: str):
