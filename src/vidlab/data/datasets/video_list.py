@@ -4,6 +4,13 @@ One clip per line: ``relative/or/absolute/path.mp4 label``. Fields are
 separated by whitespace (or a comma); ``#`` starts a comment; a label may be
 several integers for multi-label lists. Relative paths are resolved against
 ``root`` (default: the list file's folder).
+
+:class:`VideoRecord` also carries what the benchmark formats add: a segment
+of the video (``start``/``end`` in frames or seconds: KTH repetitions,
+ActivityNet segments, untrimmed Kinetics videos), the annotation's name for
+the video, a group (the person, for person-disjoint splits) and timed action
+intervals (Charades: the multi-label target of a training clip is the set of
+actions under its frames).
 """
 
 from __future__ import annotations
@@ -19,12 +26,32 @@ from torch.utils.data import Dataset
 from vidlab.data.sampling import clip_indices, plan_views, uniform_view_indices
 from vidlab.data.transforms import ClipTransform
 from vidlab.errors import DataError
+from vidlab.io.errors import VideoDecodeError
 
 
 @dataclass(frozen=True)
 class VideoRecord:
+    """One clip: a video file (or a segment of one) and its label.
+
+    ``label`` is a class index, a tuple of class indices (multi-label) or -1
+    (unlabelled). ``start``/``end`` bound the segment to sample from, in
+    ``unit`` ("frame": 0-based indices, end exclusive; "second"); ``None``
+    means the start/end of the video. ``intervals`` are ``(class, start_s,
+    end_s)`` action instances (Charades).
+    """
+
     path: str
     label: int | tuple[int, ...]
+    start: float | None = None
+    end: float | None = None
+    unit: str = "frame"
+    video_id: str | None = None
+    group: str | None = None
+    intervals: tuple = ()
+
+
+class TooShortError(VideoDecodeError):
+    """A video (or the segment of it that a record names) has fewer frames than a clip needs."""
 
 
 def read_video_list(list_file: str | os.PathLike, root: str | os.PathLike | None = None) -> list[VideoRecord]:
@@ -65,6 +92,13 @@ class VideoListDataset(Dataset):
     clips decode fastest single-threaded; parallelism comes from loader
     workers). Randomness is drawn from ``seed``, the epoch (:meth:`set_epoch`) and the
     item index, so results do not depend on worker count or order.
+
+    Records with a segment (``start``/``end``) are sampled inside it (test
+    views spread over the segment). ``min_frames``: a video or segment with
+    fewer decodable frames raises :class:`TooShortError` (default 1).
+    ``multi_label=True`` (with ``num_classes``) makes the label a float
+    multi-hot vector; in training, a record with ``intervals`` gets the
+    classes whose intervals contain one of the clip's frames.
     """
 
     def __init__(
@@ -81,6 +115,9 @@ class VideoListDataset(Dataset):
         backend: str = "pyav",
         threads: int = 1,
         root: str | os.PathLike | None = None,
+        min_frames: int = 1,
+        multi_label: bool = False,
+        num_classes: int | None = None,
     ):
         if mode not in ("train", "test"):
             raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
@@ -94,6 +131,11 @@ class VideoListDataset(Dataset):
         self.seed = seed
         self.backend = backend
         self.threads = threads
+        self.min_frames = max(int(min_frames), 1)
+        self.multi_label = multi_label
+        self.num_classes = num_classes
+        if multi_label and not num_classes:
+            raise ValueError("multi_label=True needs num_classes")
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -109,6 +151,21 @@ class VideoListDataset(Dataset):
     def _rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, self.epoch, index])
 
+    def window(self, rec: VideoRecord, num_frames: int, fps: float) -> tuple[int, int]:
+        """The frame range ``[lo, hi)`` a record samples from, clamped to the video."""
+        lo, hi = 0, num_frames
+        if rec.start is not None or rec.end is not None:
+            scale = fps if rec.unit == "second" else 1.0
+            if rec.start is not None:
+                lo = max(int(round(rec.start * scale)), 0)
+            if rec.end is not None:
+                hi = min(int(round(rec.end * scale)), num_frames)
+        if hi - lo < self.min_frames:
+            what = f"segment [{lo}, {hi}) of a {num_frames}-frame video" if (lo, hi) != (0, num_frames) \
+                else f"{num_frames} frames"
+            raise TooShortError(rec.path, f"too short: {what}, need at least {self.min_frames}")
+        return lo, hi
+
     def __getitem__(self, index: int):
         from vidlab.io import VideoReader
 
@@ -116,21 +173,45 @@ class VideoListDataset(Dataset):
         with VideoReader(rec.path, backend=self.backend, threads=self.threads) as reader:
             info = reader.info
             fps = info.fps if self.target_fps else None
+            lo, hi = self.window(rec, info.num_frames, info.fps)
             if self.mode == "train":
                 rng = self._rng(index)
-                idx = clip_indices(info.num_frames, self.num_frames, self.sampling_rate, clip_idx=-1,
-                                   video_fps=fps, target_fps=self.target_fps, rng=rng)
+                idx = lo + clip_indices(hi - lo, self.num_frames, self.sampling_rate, clip_idx=-1,
+                                        video_fps=fps, target_fps=self.target_fps, rng=rng)
                 frames = reader.get_frames(idx)
                 clip = self.transform(frames, rng=rng)
-                return clip, _label_tensor(rec.label), index
-            views = uniform_view_indices(info.num_frames, self.num_frames, self.sampling_rate, self.num_views,
+                label = rec.label
+                if rec.intervals and self.multi_label:
+                    times = idx / info.fps
+                    label = tuple(sorted({c for c, a, b in rec.intervals if ((times >= a) & (times <= b)).any()}))
+                return clip, self._target(label), index
+            views = uniform_view_indices(hi - lo, self.num_frames, self.sampling_rate, self.num_views,
                                          video_fps=fps, target_fps=self.target_fps)
-            plan = plan_views(views)
+            plan = plan_views([lo + v for v in views])
             decoded = reader.get_frames(plan.frames)
         clips = []
         for v in plan.views:
             clips.extend(self.transform.views(decoded[v]))
-        return torch.stack(clips), _label_tensor(rec.label), index
+        return torch.stack(clips), self._target(rec.label), index
+
+    def _target(self, label) -> torch.Tensor:
+        if not self.multi_label:
+            return _label_tensor(label)
+        target = torch.zeros(self.num_classes, dtype=torch.float32)
+        labels = label if isinstance(label, tuple) else (label,)
+        for c in labels:
+            if c >= 0:
+                target[c] = 1.0
+        return target
+
+    def placeholder(self, index: int):
+        """An all-zero item shaped like ``self[index]`` (for a video that cannot be read)."""
+        t, c = self.num_frames, self.transform.crop_size
+        if self.mode == "train":
+            x = torch.zeros(3, t, c, c)
+        else:
+            x = torch.zeros(self.num_views * self.transform.spatial_crops, 3, t, c, c)
+        return x, self._target(self.records[index].label), index
 
 
 def _label_tensor(label) -> torch.Tensor:
