@@ -13,7 +13,6 @@ pixels. ``aligned`` is RoIAlign's half-pixel convention: PySlowFast's default
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Sequence
 
 import torch

@@ -48,4 +48,6 @@ register(ModelSpec(
 ))
 
 # Families in their own modules register themselves on import.
-from vidlab.models import c3d, csn, detection, r2plus1d, s3d, slowfast, video_resnet, x3d  # noqa: E402,F401
+from vidlab.models import (  # noqa: E402,F401
+    c3d, cnn_lstm, csn, detection, r2plus1d, s3d, slowfast, tsn, two_stream, video_resnet, x3d,
+)
