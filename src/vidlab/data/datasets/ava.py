@@ -486,7 +486,12 @@ def load(path: Path, split: int = 1):
         if not files:
             raise DataError(f"{path}: no AVA csv (ava_{{train,val}}_v2.x.csv or train/val/test.csv) in this folder")
     else:
-        files = {"val" if "val" in path.name else "test" if "test" in path.name else "train": path}
+        name = path.name.lower()
+        split_of = "train"
+        for s, word in (("val", r"val|validation"), ("test", r"test")):
+            if re.search(rf"(^|[^a-z])({word})([^a-z]|$)", name):
+                split_of = s
+        files = {split_of: path}
     lm = _find_label_map(folder)
     labels = read_label_map(lm) if lm is not None else None
     splits, stats, sources = {}, {"keyframes": 0, "boxes": 0, "actions": 0}, [str(p) for p in files.values()]
