@@ -123,6 +123,9 @@ def stream(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Also write the video with the action drawn on it.")
     ] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", min=1, help="CPU threads for the model (default: torch's choice).")
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="JSON Lines: one object per window, then the summary.")
     ] = False,
@@ -137,6 +140,10 @@ def stream(
     ckpt = _default_checkpoint(checkpoint)
     if ckpt is None:
         raise VidlabError("no model: pass --checkpoint CKPT (or run `vidlab demo` first)")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     model = models.load(ckpt)
     src = open_source(source)
     if not as_json and not quiet:
