@@ -176,6 +176,16 @@ def test_oversized_upload_is_413_and_nothing_is_kept(tmp_path, tiny_model):
         # just under the body limit but over the file limit: caught while copying
         r = c.post("/api/cartoonize", files={"file": ("big.png", b"\0" * 30_000, "image/png")})
         assert r.status_code == 413
+        # no Content-Length (chunked): refused once the bytes received pass the limit
+        def body():
+            yield b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n'
+            yield b"Content-Type: image/png\r\n\r\n"
+            for _ in range(10):
+                yield b"\0" * 10_000
+            yield b"\r\n--xyz--\r\n"
+
+        r = c.post("/api/cartoonize", content=body(), headers={"content-type": "multipart/form-data; boundary=xyz"})
+        assert r.status_code == 413 and "limit" in r.json()["detail"]
         assert stored_files(tmp_path) == []
         assert c.get("/api/health").json()["queue"]["queued"] == 0
 
