@@ -3,8 +3,11 @@ mean of the last windows, memory stays bounded, and the command's outputs."""
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -144,3 +147,29 @@ def test_corrupt_file_is_a_decode_error(tmp_path):
     bad.write_bytes(np.random.default_rng(0).bytes(10_000))
     with pytest.raises(VideoDecodeError, match="bad.mp4"):
         open_source(str(bad))
+
+
+def test_network_source_equals_the_file(tiny_model, real_dir):
+    """An http:// URL (served on loopback) goes through the same decoder as the file
+    and gives the same windows; network sources are marked live (never paced)."""
+    video = real_dir / RUNNING
+    handler = functools.partial(_QuietHandler, directory=str(video.parent))
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}/{video.name}"
+        src = open_source(url)
+        assert src.live and src.fps == 25.0 and src.size == (160, 120)
+        net = run_stream(tiny_model, src, max_seconds=6)
+    finally:
+        srv.shutdown()
+        thread.join(10)
+    local = run_stream(tiny_model, str(video), max_seconds=6)
+    assert net["frames"] == local["frames"] == 150 and net["windows"] == local["windows"]
+    assert net["last"]["top"] == local["last"]["top"]
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
