@@ -315,7 +315,8 @@ def create_app(cfg: ServeConfig | None = None, *, model: Any = None, cartoonizer
             return JSONResponse(status_of(job), status_code=202, headers={"Location": f"/api/jobs/{job.id}"})
         remaining = max(job.deadline - time.monotonic(), 0.0) + 1.0
         try:
-            await asyncio.wait_for(asyncio.wrap_future(job.future), timeout=remaining)
+            # shield: a client giving up must not cancel the job's future
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(job.future)), timeout=remaining)
         except asyncio.TimeoutError:
             raise HTTPException(504, f"timed out after {cfg.job_timeout:g} s") from None
         if job.state == "error":
