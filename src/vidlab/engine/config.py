@@ -36,8 +36,10 @@ class ModelCfg:
 
 @dataclass
 class DataCfg:
-    format: str = "video_list"
+    format: str = "video_list"  # any of `vidlab data formats` (ucf101, hmdb51, kinetics400, kth, ...)
     root: str | None = None  # videos are resolved against this (default: each list's folder)
+    annotations: str | None = None  # official annotation file/folder (formats other than video_list)
+    split: int = 1  # official split / fold of the format
     train: str | None = None
     val: str | None = None
     test: str | None = None
@@ -56,6 +58,18 @@ class DataCfg:
     batch_size: int = 8
     num_workers: int = 0
     backend: str = "pyav"
+    # two-stream / TSN inputs (vidlab.data.datasets.flow_clips): None = clips of num_frames x sampling_rate
+    modality: str | None = None  # rgb | flow | rgb_diff | rgb+flow
+    num_segments: int = 3  # TSN segments (1 for a single snippet)
+    test_segments: int | None = None  # snippets per video at test time (default num_segments)
+    new_length: int | None = None  # snippet length L (default: 1 RGB frame, 5 flow fields / differences)
+    rgb_length: int = 1  # RGB frames per snippet for rgb+flow
+    flow_method: str = "farneback"  # flow computed on the fly when the lists name videos, not rawframes
+    flow_scale: float = 20.0  # flow pixels are divided by this (the jpg cache bound)
+    out_of_bound: str = "error"  # videos too short for a snippet: error | repeat_last | loop
+    min_frames: int | None = None  # a video shorter than this is bad (None: the clip's num_frames)
+    robust: bool = True  # skip, substitute and report unreadable/too-short videos
+    max_bad_fraction: float = 0.05  # stop training when more of the training videos are bad
 
 
 @dataclass
@@ -164,7 +178,7 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | None = No
             raise ConfigError(f"{p}: invalid YAML ({str(e).splitlines()[0]})") from None
         data.setdefault("data", {})
         if isinstance(data["data"], dict):
-            for key in ("root", "train", "val", "test", "labels"):
+            for key in ("root", "annotations", "train", "val", "test", "labels"):
                 v = data["data"].get(key)
                 if isinstance(v, str) and not os.path.isabs(v):
                     data["data"][key] = str((p.parent / v).resolve())
@@ -197,6 +211,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"solver.schedule must be cosine, steps or constant, got {cfg.solver.schedule!r}")
     if cfg.train.amp not in ("auto", "off", "bf16", "fp16"):
         raise ConfigError(f"train.amp must be auto, off, bf16 or fp16, got {cfg.train.amp!r}")
+    if cfg.data.modality not in (None, "rgb", "flow", "rgb_diff", "rgb+flow"):
+        raise ConfigError(f"data.modality must be rgb, flow, rgb_diff or rgb+flow, got {cfg.data.modality!r}")
     if cfg.data.test_crops not in (1, 3):
         raise ConfigError(f"data.test_crops must be 1 or 3, got {cfg.data.test_crops}")
     if len(cfg.data.train_scale) != 2:

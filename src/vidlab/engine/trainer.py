@@ -34,11 +34,12 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from vidlab import models
-from vidlab.data.datasets import VideoListDataset, read_video_list
-from vidlab.data.transforms import ClipTransform
+from vidlab.data.datasets import make_dataset
+from vidlab.data.datasets.registry import dataset_classes
 from vidlab.engine import distributed as dist
 from vidlab.engine.bn import precise_bn, set_bn_group
 from vidlab.engine.config import Config, ConfigError, dump_config
+from vidlab.errors import DataError
 from vidlab.engine.multigrid import MultigridPlan
 from vidlab.engine.resume import ResumeStore
 from vidlab.engine.sampler import GlobalBatchSampler, ShardSampler
@@ -140,12 +141,22 @@ class ShapedDataset(torch.utils.data.Dataset):
             import copy
             import dataclasses
 
-            v = copy.copy(self.ds)
-            v.num_frames, v.sampling_rate = t, tau
-            r = s / self.default_crop
-            tf = v.transform
-            v.transform = dataclasses.replace(tf, crop_size=s, min_scale=max(s, int(round(tf.min_scale * r))),
-                                              max_scale=max(s, int(round(tf.max_scale * r))))
+            from vidlab.data.datasets.robust import RobustDataset
+
+            def reshaped(ds):
+                v = copy.copy(ds)
+                v.num_frames, v.sampling_rate = t, tau
+                r = s / self.default_crop
+                tf = v.transform
+                v.transform = dataclasses.replace(tf, crop_size=s, min_scale=max(s, int(round(tf.min_scale * r))),
+                                                  max_scale=max(s, int(round(tf.max_scale * r))))
+                return v
+
+            if isinstance(self.ds, RobustDataset):  # reshape the wrapped dataset, keep the wrapper's bookkeeping
+                v = copy.copy(self.ds)
+                v.dataset = reshaped(self.ds.dataset)
+            else:
+                v = reshaped(self.ds)
             self._variants[key] = v
         return self._variants[key]
 
@@ -182,7 +193,8 @@ class Trainer:
         seed_everything(cfg.train.seed, cfg.train.deterministic)
         self.amp_dtype = resolve_amp(cfg.train.amp, self.device)
         self.spec = models.get_spec(cfg.model.arch)
-        self.labels = read_labels(cfg.data.labels, cfg.model.num_classes)
+        classes = None if cfg.data.labels else dataset_classes(cfg.data)  # benchmark formats name their classes
+        self.labels = classes if classes is not None else read_labels(cfg.data.labels, cfg.model.num_classes)
         self.num_classes = cfg.model.num_classes or len(self.labels)
         if len(self.labels) != self.num_classes:
             raise ConfigError(f"label map has {len(self.labels)} names but model.num_classes={self.num_classes}")
@@ -198,6 +210,12 @@ class Trainer:
             state = models.load_state_dict(cfg.model.init)
             models.checkpoint.load_into(self.model, state, cfg.model.init)
         self.local_batch = cfg.data.batch_size // self.dist.world_size
+        if d.modality:  # snippet models fix their stack length: the data follows it
+            model_len = getattr(self.model, "new_length", None)
+            if d.modality != "rgb" and model_len is not None:
+                if d.new_length is not None and d.new_length != model_len:
+                    raise ConfigError(f"data.new_length={d.new_length}, but {cfg.model.arch} stacks {model_len}")
+                d.new_length = model_len
         self.multigrid = self._multigrid_plan()
         bn_group = cfg.train.bn_batch
         if bn_group is None and self.multigrid is not None:
@@ -249,26 +267,34 @@ class Trainer:
             "std": list(self.std),
         }
 
-    def dataset(self, split: str) -> VideoListDataset:
+    def has_split(self, split: str) -> bool:
         d = self.cfg.data
-        path = getattr(d, split)
-        if not path:
+        if getattr(d, split):
+            return True
+        if d.format == "video_list" or not d.annotations:
+            return False
+        from vidlab.data.datasets.registry import _index_for
+
+        try:
+            return bool(_index_for(d, split).splits.get(split))
+        except DataError as e:
+            raise ConfigError(str(e)) from None
+
+    def dataset(self, split: str):
+        """The split's dataset for ``data.format`` (see :func:`vidlab.data.datasets.make_dataset`).
+
+        Unless ``data.robust`` is false, unreadable or too-short training videos are
+        replaced by other clips and listed in ``bad_files.json``; in evaluation they
+        are left out of the score (and listed)."""
+        d = self.cfg.data
+        if not getattr(d, split) and not (d.annotations and d.format != "video_list"):
             raise ConfigError(f"data.{split} is not set")
-        records = read_video_list(path, d.root)
-        bad = [r for r in records if any(lab < 0 or lab >= self.num_classes for lab in np.atleast_1d(r.label))]
-        if bad:
-            raise ConfigError(f"{path}: label {bad[0].label} of {bad[0].path} outside [0, {self.num_classes})")
-        train = split == "train"
-        tf = ClipTransform(
-            train=train, crop_size=self.crop_size, min_scale=d.train_scale[0], max_scale=d.train_scale[1],
-            test_scale=d.test_scale, flip=d.flip, mean=self.mean, std=self.std,
-            spatial_crops=1 if split == "val" else d.test_crops,
-        )
-        return VideoListDataset(
-            records, mode="train" if train else "test", num_frames=self.num_frames,
-            sampling_rate=self.sampling_rate, transform=tf, target_fps=d.target_fps,
-            num_views=1 if split == "val" else d.test_views, seed=self.cfg.train.seed, backend=d.backend,
-        )
+        try:
+            return make_dataset(d, split, num_classes=self.num_classes, num_frames=self.num_frames,
+                                sampling_rate=self.sampling_rate, crop_size=self.crop_size, mean=self.mean,
+                                std=self.std, seed=self.cfg.train.seed, log_dir=self.out_dir / "bad_files")
+        except DataError as e:
+            raise ConfigError(str(e)) from None
 
     def _train_loader(self, ds, epoch: int, start_batch: int) -> DataLoader:
         shapes = None
@@ -418,7 +444,7 @@ class Trainer:
             for line in self.multigrid.describe():
                 self.log("multigrid: " + line)
         train_ds = self.dataset("train")
-        val_ds = self.dataset("val") if cfg.data.val else None
+        val_ds = self.dataset("val") if self.has_split("val") else None
         if cfg.train.tensorboard and self.dist.is_main:
             self._tb = _summary_writer(self.out_dir / "tb", self.log)
         old_handler = _install_sigterm(self)
@@ -499,7 +525,7 @@ class Trainer:
             lr = self.lr_at(epoch + it / n_iter)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            loss_value, correct = self._step(clips.to(self.device, non_blocking=True), labels.to(self.device),
+            loss_value, correct = self._step(_to_device(clips, self.device), labels.to(self.device),
                                              epoch, it)
             b = labels.shape[0]
             # global figures: every process contributes its share
@@ -522,14 +548,32 @@ class Trainer:
                     self.log(f"SIGTERM: resume point written at epoch {epoch + 1}, batch {done}")
                     return None
         bar.close()
-        return {"train_loss": total_loss / max(total_seen, 1), "train_top1": total_correct / max(total_seen, 1),
-                "lr": lr}
+        stats = {"train_loss": total_loss / max(total_seen, 1), "train_top1": total_correct / max(total_seen, 1),
+                 "lr": lr}
+        if hasattr(ds, "end_epoch"):  # RobustDataset: report bad videos, stop past data.max_bad_fraction
+            report = self.out_dir / "bad_files.json" if self.dist.is_main else None
+            try:
+                bad = ds.end_epoch(epoch, report=report, max_bad_fraction=cfg.data.max_bad_fraction)
+            except DataError as e:
+                raise ConfigError(str(e)) from None
+            if bad["bad_files_total"]:
+                stats.update(bad)
+                self.log(f"{bad['bad_files']} unusable training videos this epoch ({bad['bad_files_total']} so far): "
+                         f"see {self.out_dir / 'bad_files.json'}")
+        return stats
 
-    def _step(self, clips: torch.Tensor, labels: torch.Tensor, epoch: int, it: int) -> tuple[float, int]:
-        """Forward/backward over ``solver.accumulate`` micro-batches, then one optimizer step."""
+    def _step(self, clips, labels: torch.Tensor, epoch: int, it: int) -> tuple[float, int]:
+        """Forward/backward over ``solver.accumulate`` micro-batches, then one optimizer step.
+
+        ``clips`` is a tensor, or a list of tensors for multi-input models (two-stream ``[rgb, flow]``)."""
         cfg = self.cfg
-        k = min(cfg.solver.accumulate, clips.shape[0])
-        chunks = list(zip(clips.chunk(k), labels.chunk(k)))
+        n = labels.shape[0]
+        k = min(cfg.solver.accumulate, n)
+        if isinstance(clips, (list, tuple)):
+            parts = list(zip(*[c.chunk(k) for c in clips]))
+            chunks = [(list(p), y) for p, y in zip(parts, labels.chunk(k))]
+        else:
+            chunks = list(zip(clips.chunk(k), labels.chunk(k)))
         self.optimizer.zero_grad(set_to_none=True)
         loss_sum, correct = 0.0, 0
         for i, (x, y) in enumerate(chunks):
@@ -542,8 +586,8 @@ class Trainer:
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch + 1} iteration {it}; "
                                              "lower solver.lr")
-                self.scaler.scale(loss * (x.shape[0] / clips.shape[0])).backward()
-            loss_sum += loss.item() * x.shape[0]
+                self.scaler.scale(loss * (y.shape[0] / n)).backward()
+            loss_sum += loss.item() * y.shape[0]
             correct += int((logits.argmax(1) == y).sum())
         if cfg.solver.clip_grad:
             self.scaler.unscale_(self.optimizer)
@@ -552,21 +596,27 @@ class Trainer:
         self.scaler.update()
         if self.ema is not None:
             self.ema.update_parameters(self.model)
-        return loss_sum / clips.shape[0], correct
+        return loss_sum / n, correct
 
     @torch.no_grad()
     def predict(self, ds, desc: str = "eval") -> tuple[torch.Tensor, np.ndarray]:
         """Per-view logits ``(N, V, C)`` and labels in dataset order, gathered from every process."""
         model = self.ema.module if self.ema is not None else self.model
         loader = self._eval_loader(ds)
-        logits, labels = predict(model, loader, self.device, self.amp_dtype, desc=desc,
-                                 progress=self.cfg.train.progress and self.dist.is_main)
-        if not dist.active():
-            return logits, labels
-        mine = loader.batch_sampler.indices
-        parts = dist.all_gather_objects((mine, logits, labels))
-        order = np.argsort(np.concatenate([p[0] for p in parts]), kind="stable")
-        return torch.cat([p[1] for p in parts])[order], np.concatenate([p[2] for p in parts])[order]
+        logits, labels, index = predict(model, loader, self.device, self.amp_dtype, desc=desc,
+                                        progress=self.cfg.train.progress and self.dist.is_main, with_index=True)
+        if dist.active():
+            mine = loader.batch_sampler.indices
+            parts = dist.all_gather_objects((mine, logits, labels, index))
+            order = np.argsort(np.concatenate([p[0] for p in parts]), kind="stable")
+            logits = torch.cat([p[1] for p in parts])[order]
+            labels = np.concatenate([p[2] for p in parts])[order]
+            index = np.concatenate([p[3] for p in parts])[order]
+        keep = index >= 0  # a robust dataset marks videos it could not read with index -1
+        if not keep.all():
+            self.log(f"{int((~keep).sum())} of {len(keep)} videos could not be read and are left out of the score")
+            logits, labels = logits[torch.from_numpy(keep)], labels[keep]
+        return logits, labels
 
     def evaluate_dataset(self, ds, desc: str = "eval") -> dict:
         view_logits, labels = self.predict(ds, desc)
@@ -609,6 +659,12 @@ def _restore_sigterm(old) -> None:
         signal.signal(signal.SIGTERM, old)
 
 
+def _to_device(x, device: torch.device):
+    if isinstance(x, (list, tuple)):
+        return [t.to(device, non_blocking=True) for t in x]
+    return x.to(device, non_blocking=True)
+
+
 def _append_step(path: Path, row: dict) -> None:
     import json
 
@@ -627,19 +683,28 @@ def _truncate_steps(path: Path, global_step: int) -> None:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, loader: DataLoader, device: torch.device, amp_dtype=None, *, desc="eval", progress=True):
+def predict(model: nn.Module, loader: DataLoader, device: torch.device, amp_dtype=None, *, desc="eval", progress=True,
+            with_index: bool = False):
+    """Per-view logits ``(N, V, C)`` and labels (and, ``with_index``, each item's returned index)."""
     from tqdm.auto import tqdm
 
     model.eval()
-    outs, labels = [], []
-    for views, y, _ in tqdm(loader, desc=desc, disable=not progress, leave=False, file=sys.stderr, dynamic_ncols=True):
-        b, v = views.shape[:2]
-        x = views.flatten(0, 1).to(device)
+    outs, labels, indices = [], [], []
+    for views, y, idx in tqdm(loader, desc=desc, disable=not progress, leave=False, file=sys.stderr, dynamic_ncols=True):
+        if isinstance(views, (list, tuple)):  # multi-input models: one (B, V, ...) tensor per input
+            b, v = views[0].shape[:2]
+            x = [t.flatten(0, 1).to(device) for t in views]
+        else:
+            b, v = views.shape[:2]
+            x = views.flatten(0, 1).to(device)
         ctx = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext()
         with ctx:
             logits = model(x).float()
         outs.append(logits.view(b, v, -1).cpu())
         labels.append(y.numpy())
+        indices.append(np.asarray(idx).reshape(-1))
+    if with_index:
+        return torch.cat(outs), np.concatenate(labels), np.concatenate(indices)
     return torch.cat(outs), np.concatenate(labels)
 
 

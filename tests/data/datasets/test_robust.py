@@ -50,25 +50,15 @@ def test_trainer_trains_to_the_end_and_reports_exactly_the_broken_files(broken_s
     from vidlab.engine.trainer import Trainer
 
     root, broken = broken_set
-    index = load_index("video_list", root / "train.csv")
-
-    class RobustTrainer(Trainer):  # what the engine does with data.format (see the integration notes)
-        def dataset(self, split):
-            return build_dataset(index, "train", num_frames=4, sampling_rate=2, transform=_tf(), min_frames=4,
-                                 seed=1, robust_options={"log_dir": self.out_dir / "bad_files"})
-
-        def train_epoch(self, ds, epoch, start_batch=0):
-            stats = super().train_epoch(ds, epoch, start_batch)
-            stats.update(ds.end_epoch(epoch, report=self.out_dir / "bad_files.json", max_bad_fraction=0.1))
-            return stats
-
     cfg = from_dict({
         "model": {"arch": "c2d_r10_tiny", "num_classes": 10, "kwargs": {"width": 8}},
-        "data": {"num_frames": 4, "sampling_rate": 2, "crop_size": 24, "batch_size": 16, "num_workers": 2},
+        "data": {"train": str(root / "train.csv"), "num_frames": 4, "sampling_rate": 2, "crop_size": 24,
+                 "train_scale": [28, 32], "flip": 0.0, "batch_size": 16, "num_workers": 2, "min_frames": 4,
+                 "max_bad_fraction": 0.1},
         "solver": {"lr": 0.05, "epochs": 2},
         "train": {"out_dir": str(tmp_path / "run"), "progress": False, "tensorboard": False},
     })
-    history = RobustTrainer(cfg, log=lambda m: None).fit()
+    history = Trainer(cfg, log=lambda m: None).fit()
     assert [r["epoch"] for r in history] == [1, 2]
     assert all(r["bad_files"] == 4 and r["bad_files_total"] == 4 for r in history)
     report = json.loads((tmp_path / "run" / "bad_files.json").read_text())
@@ -141,3 +131,26 @@ def test_segments_windows_and_multilabel_targets(tiny_synth):
     ds.min_frames = 5
     with pytest.raises(TooShortError, match="too short: segment"):
         ds.window(sec, 16, 16.0)
+
+
+def test_evaluation_leaves_unreadable_videos_out_of_the_score(broken_set, tmp_path):
+    from vidlab.engine.config import from_dict
+    from vidlab.engine.trainer import Trainer
+
+    root, broken = broken_set
+    lines = (root / "train.csv").read_text().splitlines()
+    bad = {p.rsplit("/", 1)[1] for p in broken}
+    test_list = tmp_path / "test.csv"  # 6 good videos and the 4 broken ones
+    test_list.write_text("\n".join([ln for ln in lines if ln.split()[0].rsplit("/", 1)[-1] not in bad][:6]
+                                   + [ln for ln in lines if ln.split()[0].rsplit("/", 1)[-1] in bad]) + "\n")
+    (tmp_path / "videos").symlink_to(root / "videos")
+    cfg = from_dict({
+        "model": {"arch": "c2d_r10_tiny", "num_classes": 10, "kwargs": {"width": 8}},
+        "data": {"train": str(root / "train.csv"), "test": str(test_list), "num_frames": 4, "sampling_rate": 2,
+                 "crop_size": 24, "test_scale": 24, "batch_size": 4, "min_frames": 4},
+        "train": {"out_dir": str(tmp_path / "run"), "progress": False, "tensorboard": False},
+    })
+    logs = []
+    res = Trainer(cfg, log=logs.append).evaluate("test")
+    assert len(res["labels"]) == 6 and res["scores"].shape == (6, 10)
+    assert any("4 of 10 videos could not be read" in m for m in logs)

@@ -475,6 +475,8 @@ def make_dataset(data_cfg, split: str, *, num_classes: int, num_frames: int, sam
     d = data_cfg
     fmt = getattr(d, "format", "video_list") or "video_list"
     train = split == "train"
+    if getattr(d, "modality", None):
+        return _snippet_dataset(d, split, crop_size=crop_size, mean=mean, std=std, seed=seed, log_dir=log_dir)
     tf = ClipTransform(train=train, crop_size=crop_size, min_scale=d.train_scale[0], max_scale=d.train_scale[1],
                        test_scale=d.test_scale, flip=d.flip, mean=tuple(mean), std=tuple(std),
                        spatial_crops=1 if split == "val" else d.test_crops)
@@ -501,6 +503,32 @@ def make_dataset(data_cfg, split: str, *, num_classes: int, num_frames: int, sam
         return ds
     return RobustDataset(ds, policy="substitute" if train else "placeholder",
                          log_dir=None if log_dir is None else Path(log_dir) / split)
+
+
+def _snippet_dataset(d, split: str, *, crop_size: int, mean, std, seed: int, log_dir):
+    """TSN / two-stream samples (``data.modality``) from a rawframes list (cached
+    frames and flow) or a video list (flow computed on the fly)."""
+    from vidlab.data.datasets.flow_clips import SnippetDataset, SnippetTransform, read_any_list
+    from vidlab.data.datasets.robust import RobustDataset
+
+    path = getattr(d, split, None)
+    if not path:
+        raise DataError(f"data.{split} is not set")
+    train = split == "train"
+    rgb_norm = {} if len(mean) != 3 else {"mean": tuple(mean), "std": tuple(std)}  # flow models: no RGB stats
+    tf = SnippetTransform(train=train, crop_size=crop_size, min_scale=d.train_scale[0], max_scale=d.train_scale[1],
+                          test_scale=d.test_scale, flip=d.flip, flow_scale=d.flow_scale,
+                          spatial_crops=1 if split == "val" else d.test_crops, **rgb_norm)
+    try:
+        ds = SnippetDataset(read_any_list(path, d.root), mode="train" if train else "test", modality=d.modality,
+                            transform=tf, num_segments=d.num_segments, new_length=d.new_length,
+                            test_segments=d.test_segments, rgb_length=d.rgb_length, estimator=d.flow_method,
+                            out_of_bound=d.out_of_bound, seed=seed, backend=getattr(d, "backend", "pyav"))
+    except ValueError as e:
+        raise DataError(f"data: {e}") from None
+    if not train or getattr(d, "robust", True) is False:
+        return ds  # evaluation reads every video or stops with the error naming it
+    return RobustDataset(ds, policy="substitute", log_dir=None if log_dir is None else Path(log_dir) / split)
 
 
 def _min_frames(d, num_frames: int) -> int:
