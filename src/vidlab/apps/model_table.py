@@ -1,8 +1,9 @@
 """The table behind `vidlab models`: params and GFLOPs per registered architecture.
 
 FLOPs are counted with ``torch.utils.flop_counter`` on the meta device (no
-memory, no compute), for one view of shape ``(1, 3, T, crop, crop)`` at the
-training crop and at the test crop. Figures follow the field's convention
+memory, no compute), for one view of shape ``(1, 3, T, crop, crop)`` (flow
+models: 2 channels; two-stream models: ``[rgb, flow]``) at the training crop
+and at the test crop. Figures follow the field's convention
 (PySlowFast/fvcore, the SlowFast and X3D papers): one multiply-add counts as
 one FLOP, i.e. half of what ``torch.utils.flop_counter`` reports. Example:
 Slow R50 8x8 at 8x256x256 gives 54.52, the PySlowFast zoo's figure.
@@ -16,16 +17,31 @@ from torch.utils.flop_counter import FlopCounterMode
 from vidlab import models
 
 
+def _candidate_inputs(num_frames: int, crop: int):
+    """Inputs tried in turn: an RGB clip, a flow stack (2 channels), then two-stream
+    ``[rgb, flow]`` pairs (one RGB frame per flow stack, or aligned clips for I3D)."""
+    def clip(c, t):
+        return torch.empty(1, c, t, crop, crop)
+
+    yield clip(3, num_frames)
+    yield clip(2, num_frames)
+    yield [clip(3, 1), clip(2, num_frames)]
+    yield [clip(3, num_frames), clip(2, num_frames)]
+
+
 def count_flops(name: str, num_frames: int, crop: int) -> float | None:
-    try:
-        with torch.device("meta"):
-            model = models.build(name).eval()
-            x = torch.empty(1, 3, num_frames, crop, crop)
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            model(x)
-        return counter.get_total_flops() / 2 / 1e9
-    except Exception:  # a model the meta device cannot run: report no figure rather than a wrong one
-        return None
+    with torch.device("meta"):
+        model = models.build(name).eval()
+    for x in _candidate_inputs(num_frames, crop):
+        try:
+            with torch.device("meta"):
+                x = [t.to("meta") for t in x] if isinstance(x, list) else x.to("meta")
+            with FlopCounterMode(display=False) as counter, torch.no_grad():
+                model(x)
+            return counter.get_total_flops() / 2 / 1e9
+        except Exception:  # not this model's input (or a model the meta device cannot run): try the next
+            continue
+    return None  # report no figure rather than a wrong one
 
 
 def model_table(flops: bool = True) -> list[dict]:
