@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip 2>/dev/null || true
 	$(BIN)/python -m pip install --quiet $(TORCH_PINS)
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	bash scripts/install_browser.sh $(BIN)/python || echo "no browser: tests/serve/test_browser.py will skip"
 	@touch $(STAMP)
 
 demo: setup
