@@ -1,6 +1,5 @@
 """AVA format: label maps, csv, exclusions, frame lists and keyframe clips (real AVA files + synthetic set)."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -160,8 +159,8 @@ def test_proposals_above_score_get_matched_labels(synth):
 
 def test_box_jitter_is_bounded(synth):
     ann = synth / "annotations"
-    kw = dict(mode="train", fps=8, seconds=None, num_frames=2, sampling_rate=2, train_scale=(64, 64), crop_size=64,
-              flip=False)
+    kw = {"mode": "train", "fps": 8, "seconds": None, "num_frames": 2, "sampling_rate": 2, "train_scale": (64, 64), "crop_size": 64,
+              "flip": False}
     plain = ava.AvaDataset(ann / "train.csv", ann / "action_list.pbtxt", synth / "videos", **kw)
     jit = ava.AvaDataset(ann / "train.csv", ann / "action_list.pbtxt", synth / "videos", box_jitter=0.1, **kw)
     a, b = plain[0]["boxes"], jit[0]["boxes"]
