@@ -178,3 +178,14 @@ def test_registry_view(ava_dir, synth):
     assert recs["0f39OWEqJ24"].label == tuple(sorted(pos)) and recs["0f39OWEqJ24"].start == 902.0
     s = ava.load(synth / "annotations")
     assert s.summary()["train"] == 3 and s.summary()["test"] == 2 and s.num_classes == 10
+
+
+def test_collate_pads_clips_of_other_sizes():
+    a = {"clip": torch.ones(3, 2, 4, 6), "boxes": torch.tensor([[0.0, 0, 2, 2]]), "labels": torch.ones(1, 2),
+         "scores": torch.ones(1), "video_id": "a", "second": 1, "size": (4, 6)}
+    b = {"clip": torch.ones(3, 2, 6, 4), "boxes": torch.tensor([[1.0, 1, 3, 3], [0, 0, 1, 1]]),
+         "labels": torch.zeros(2, 2), "scores": torch.ones(2), "video_id": "b", "second": 2, "size": (6, 4)}
+    batch = ava.collate_detection([a, b])
+    assert batch["clip"].shape == (2, 3, 2, 6, 6)
+    assert batch["clip"][0, :, :, 4:].abs().sum() == 0 and batch["clip"][1, :, :, :, 4:].abs().sum() == 0
+    assert batch["boxes"][:, 0].tolist() == [0, 1, 1] and batch["keys"] == [("a", 1), ("b", 2), ("b", 2)]

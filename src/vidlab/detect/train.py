@@ -32,7 +32,7 @@ def dataset_config(root: str | os.PathLike) -> dict:
     meta_path = root / "meta.json"
     if not meta_path.exists():
         raise VidlabError(f"{root}: not a synthetic detection set (no meta.json); "
-                          "`vidlab detect synth --out DIR` writes one")
+                          "`vidlab detect-data --out DIR` writes one")
     meta = json.loads(meta_path.read_text())
     return {"fps": meta["fps"], "start_second": meta.get("start_second", 900), "seconds": None,
             "size": meta["size"], "labelmap": str(root / "annotations" / "action_list.pbtxt"),

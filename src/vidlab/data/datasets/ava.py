@@ -441,10 +441,18 @@ class AvaDataset(Dataset):
 
 
 def collate_detection(items: list[dict]) -> dict:
-    """Stack clips (same size) and give boxes the batch index: ``boxes (N, 5)``, ``labels (N, C)``."""
+    """Stack clips and give boxes the batch index: ``boxes (N, 5)``, ``labels (N, C)``.
+
+    Clips of different sizes (test views of videos with other aspect ratios) are zero-padded at the
+    bottom/right to the largest; boxes keep their pixel coordinates.
+    """
     boxes = [torch.cat([torch.full((len(it["boxes"]), 1), float(i)), it["boxes"]], 1) for i, it in enumerate(items)]
+    h = max(it["clip"].shape[-2] for it in items)
+    w = max(it["clip"].shape[-1] for it in items)
+    clips = [torch.nn.functional.pad(it["clip"], (0, w - it["clip"].shape[-1], 0, h - it["clip"].shape[-2]))
+             if it["clip"].shape[-2:] != (h, w) else it["clip"] for it in items]
     return {
-        "clip": torch.stack([it["clip"] for it in items]),
+        "clip": torch.stack(clips),
         "boxes": torch.cat(boxes),
         "labels": torch.cat([it["labels"] for it in items]),
         "scores": torch.cat([it["scores"] for it in items]),
