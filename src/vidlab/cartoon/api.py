@@ -13,7 +13,8 @@ So the output always has the input's size.
 
 Tiling: ``tile=None`` tiles automatically when the (resized) image has more than
 :data:`AUTO_TILE_PIXELS` pixels (tiles of :data:`~vidlab.cartoon.tiling.DEFAULT_TILE`);
-``tile=0`` never tiles; ``tile=N`` uses ``N x N`` tiles whenever the image is larger.
+``tile=0`` never tiles; ``tile=N`` (at least 32, rounded down to a multiple of 4) uses ``N x N``
+tiles whenever the image is larger, overlapping by ``min(96, N/4)`` pixels (multiple of 8).
 """
 
 from __future__ import annotations
@@ -95,13 +96,17 @@ def _check_rgb(rgb: np.ndarray) -> np.ndarray:
 def run_generator(model: CartoonGenerator, rgb: np.ndarray, tile: int | None = None,
                   progress: Callable[[int, int], None] | None = None, **tile_kwargs) -> np.ndarray:
     """Run ``model`` on one RGB ``uint8`` image at its own size (no resizing); RGB ``uint8`` out."""
-    from vidlab.cartoon.tiling import DEFAULT_TILE, tiled_forward
+    from vidlab.cartoon.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, tiled_forward
 
     h, w = rgb.shape[:2]
     x = preprocess(rgb)
     if tile is None:
         tile = DEFAULT_TILE if h * w > AUTO_TILE_PIXELS else 0
     if tile and max(h, w) > tile:
+        if tile < 32:
+            raise VidlabError(f"tile size must be at least 32 (or 0 for no tiling), got {tile}")
+        tile -= tile % 4  # tile origins stay on the network's stride-4 grid
+        tile_kwargs.setdefault("overlap", min(DEFAULT_OVERLAP, tile // 4 // 8 * 8))
         y = tiled_forward(model, x, tile=tile, progress=progress, **tile_kwargs)
     else:
         y = model(x)

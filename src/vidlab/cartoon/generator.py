@@ -134,7 +134,7 @@ class CartoonGenerator(nn.Module):
                    getattr(self, f"conv{i:02d}_2"), getattr(self, f"in{i:02d}_2"))
 
     def norms(self) -> list[InstanceNorm]:
-        """The 19 instance norms in execution order."""
+        """The 21 instance norms in execution order."""
         return [m for m in self.modules() if isinstance(m, InstanceNorm)]
 
     def forward(self, x: Tensor) -> Tensor:

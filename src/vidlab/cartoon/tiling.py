@@ -15,7 +15,7 @@ Two things differ between a tile and the whole image:
    sampling grid as the whole image; tiles that touch an image border are padded exactly as
    the whole image is there.
 2. **Instance-norm statistics** are global per image (mean and variance of each channel over
-   all pixels), so a tile must not use its own. The strategy here: the statistics of all 19
+   all pixels), so a tile must not use its own. The strategy here: the statistics of all 21
    norms come from one pass over a *downscaled copy* of the image (longer side
    ``stats_size``, default 1024, antialiased bilinear), and every tile is normalised with them.
    All tiles share the same statistics, so there are no seams from normalisation; the price
@@ -66,7 +66,7 @@ def set_norm_overrides(model: CartoonGenerator, fn: Callable[[int, InstanceNorm,
 @torch.inference_mode()
 def collect_stats(model: CartoonGenerator, x: Tensor) -> tuple[Tensor, NormStats]:
     """Run ``model`` on ``x`` normally and return ``(output, stats)``: the mean and biased
-    variance each of its 19 instance norms computed."""
+    variance each of its 21 instance norms computed."""
     stats: NormStats = []
 
     def record(i: int, mod: InstanceNorm, h: Tensor) -> Tensor:

@@ -8,7 +8,7 @@ when the codec does not fit an mp4).
 
 Temporal stability (``temporal=True``). Instance norm makes every frame's colours depend on that
 frame's own statistics, so small content changes (a person entering, noise) shift the colours of
-the whole frame: flicker. With ``temporal=True`` each of the 19 norms uses an exponential moving
+the whole frame: flicker. With ``temporal=True`` each of the 21 norms uses an exponential moving
 average over frames of its per-channel mean and variance (``momentum``, default 0.9; the first
 frame and any frame after a scene cut start afresh, a cut being a mean absolute frame difference
 above 30/255). For ``classic`` the colour palette is fitted on the first frame (and after cuts)
