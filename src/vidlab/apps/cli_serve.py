@@ -124,8 +124,9 @@ def stream(
         Path | None, typer.Option("--out", "-o", help="Also write the video with the action drawn on it.")
     ] = None,
     threads: Annotated[
-        int | None, typer.Option("--threads", min=1, help="CPU threads for the model (default: torch's choice).")
-    ] = None,
+        int, typer.Option("--threads", min=1, help="CPU threads for the model (1 leaves the other cores to the "
+                                                    "decoder; more helps large models on an idle machine).")
+    ] = 1,
     as_json: Annotated[
         bool, typer.Option("--json", help="JSON Lines: one object per window, then the summary.")
     ] = False,
@@ -133,17 +134,27 @@ def stream(
 ):
     """Online action recognition: sliding windows with temporal smoothing over a
     camera, a network stream or a file, printing the current action and latency."""
-    from vidlab import models
+    import torch
+
     from vidlab.errors import VidlabError
-    from vidlab.stream import open_source, run_stream
 
     ckpt = _default_checkpoint(checkpoint)
     if ckpt is None:
         raise VidlabError("no model: pass --checkpoint CKPT (or run `vidlab demo` first)")
-    if threads:
-        import torch
 
-        torch.set_num_threads(threads)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        _stream(source, ckpt, stride=stride, smooth=smooth, topk=topk, realtime=realtime, max_seconds=max_seconds,
+                out=out, as_json=as_json, quiet=quiet)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _stream(source, ckpt, *, stride, smooth, topk, realtime, max_seconds, out, as_json, quiet) -> None:
+    from vidlab import models
+    from vidlab.stream import open_source, run_stream
+
     model = models.load(ckpt)
     src = open_source(source)
     if not as_json and not quiet:
