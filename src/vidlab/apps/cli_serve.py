@@ -56,6 +56,9 @@ def serve(
             "--work-dir", help="Folder for uploads and results (default: a private temporary folder removed at exit)."
         )
     ] = None,
+    threads: Annotated[
+        int, typer.Option("--threads", min=1, help="CPU threads for the model (see `vidlab stream --threads`).")
+    ] = 1,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
 ):
     """Serve the web page and JSON API: upload a video to see the actions over time,
@@ -92,6 +95,11 @@ def serve(
     else:
         model = None
         _log("no action model: video classification is off (pass --checkpoint, or run `vidlab demo` first)")
+    import torch
+
+    # PyTorch's OpenMP threads spin while they wait; next to FFmpeg's decoder threads on a small
+    # machine that makes two threads ~10x slower than one for the demo-size models (RESULTS.md)
+    torch.set_num_threads(threads)
     app = create_app(cfg, model=model)
     shown = f"[{host}]" if ":" in host else host
     _log(f"vidlab serve: http://{shown}:{port}/  (API docs at /docs; Ctrl-C stops)")
