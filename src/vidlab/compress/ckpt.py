@@ -1,0 +1,184 @@
+"""Compressed vidlab checkpoints: what ``vidlab compress`` writes and how it reloads.
+
+Every compressed checkpoint keeps vidlab's JSON sidecar (``format``,
+``arch``, ``labels``, ``preprocessing``...) with one more key,
+``compression`` (``method`` and its settings, fallbacks, source checkpoint).
+The weights file depends on the method:
+
+``fp16`` / ``bf16``
+    ``STEM.safetensors`` holding the (unfolded) weights in that dtype: an
+    ordinary checkpoint, so :func:`vidlab.models.load` reads it unchanged
+    (into fp32); :func:`load_compressed` returns the model in the dtype.
+``prune``
+    ``STEM.safetensors`` holding the pruned weights under the architecture's
+    own key names with smaller shapes; :func:`load_compressed` builds the
+    architecture, shrinks each layer to the stored shapes (conv/linear
+    channels, BN features, depthwise groups) and loads them strictly.
+``int8-static`` / ``int8-dynamic``
+    ``STEM.ts``: the quantized model as a TorchScript program (int8 weights
+    packed for the ``x86`` backend; loads with ``torch.jit.load``, no pickle of
+    Python objects). :func:`load_compressed` wraps it in a module carrying
+    ``.meta``.
+
+:func:`load_compressed` also loads ordinary checkpoints, so callers can use it
+for any vidlab checkpoint.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from vidlab.models.checkpoint import (
+    FORMAT,
+    FORMAT_VERSION,
+    CheckpointError,
+    checkpoint_paths,
+    read_meta,
+)
+
+DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+PROGRAM_SUFFIX = ".ts"
+
+
+def stem_of(path: str | os.PathLike) -> Path:
+    """The checkpoint stem for a path given as stem, sidecar or weights file (any suffix)."""
+    p = Path(path)
+    if p.suffix in (".safetensors", ".json", PROGRAM_SUFFIX):
+        p = p.with_suffix("")
+    return p
+
+
+def weights_file(path: str | os.PathLike, meta: dict | None = None) -> Path:
+    """The file holding a checkpoint's weights (``.safetensors`` or the int8 ``.ts`` program)."""
+    stem = stem_of(path)
+    meta = meta if meta is not None else read_meta(stem)
+    method = (meta.get("compression") or {}).get("method", "")
+    if method.startswith("int8"):
+        return stem.with_name(stem.name + PROGRAM_SUFFIX)
+    return checkpoint_paths(stem)[0]
+
+
+def _write_sidecar(stem: Path, doc: dict, blob_name: str, blob: bytes) -> None:
+    from vidlab import __version__
+
+    doc = {k: v for k, v in doc.items() if k not in ("format", "version", "sha256", "weights", "created")}
+    doc.update(format=FORMAT, version=FORMAT_VERSION, weights=blob_name, sha256=hashlib.sha256(blob).hexdigest(),
+               created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), vidlab_version=__version__)
+    doc.setdefault("model_kwargs", {})
+    sidecar = stem.with_name(stem.name + ".json")
+    tmp = sidecar.with_name(f".{sidecar.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, sidecar)
+
+
+def save_program(program: torch.jit.ScriptModule, path: str | os.PathLike, meta: dict, compression: dict) -> Path:
+    """Write an int8 TorchScript program + sidecar; returns the program path."""
+    stem = stem_of(path)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    target = stem.with_name(stem.name + PROGRAM_SUFFIX)
+    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    torch.jit.save(program, str(tmp))
+    os.replace(tmp, target)
+    _write_sidecar(stem, {**meta, "compression": compression}, target.name, target.read_bytes())
+    return target
+
+
+def save_state(model: nn.Module, path: str | os.PathLike, meta: dict, compression: dict) -> Path:
+    """Write a safetensors checkpoint (fp16/bf16/pruned weights) with ``compression`` in its sidecar."""
+    from vidlab.models import save
+
+    model.meta = {k: v for k, v in meta.items() if k != "compression"}
+    return save(model, stem_of(path), compression=compression)
+
+
+class CompressedProgram(nn.Module):
+    """An int8 TorchScript program with the checkpoint's ``meta`` (call it like the model)."""
+
+    is_compressed = True
+
+    def __init__(self, program: torch.jit.ScriptModule, meta: dict, backend: str = "x86"):
+        super().__init__()
+        self.program = program
+        self.meta = meta
+        self.arch = meta.get("arch")
+        self.backend = backend
+
+    def forward(self, *args):
+        if torch.backends.quantized.engine != self.backend:
+            torch.backends.quantized.engine = self.backend
+        return self.program(*args)
+
+
+def resize_to_state(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
+    """Shrink conv/linear/BN layers of ``model`` to the shapes stored in ``state`` (pruned weights)."""
+    for name, mod in model.named_modules():
+        key = f"{name}.weight" if name else "weight"
+        if key not in state or not hasattr(mod, "weight") or mod.weight is None:
+            continue
+        w = state[key]
+        if tuple(w.shape) == tuple(mod.weight.shape):
+            continue
+        if isinstance(mod, nn.modules.conv._ConvNd):
+            depthwise = mod.groups > 1 and mod.groups == mod.in_channels == mod.out_channels
+            mod.out_channels = w.shape[0]
+            if depthwise:
+                mod.groups = w.shape[0]
+            mod.in_channels = w.shape[1] * mod.groups
+        elif isinstance(mod, nn.Linear):
+            mod.out_features, mod.in_features = w.shape
+        elif isinstance(mod, nn.modules.batchnorm._NormBase):
+            mod.num_features = w.shape[0]
+        elif isinstance(mod, (nn.LayerNorm, nn.GroupNorm)):
+            pass
+        else:
+            raise CheckpointError(f"pruned checkpoint: cannot resize layer {name} ({type(mod).__name__})")
+        for pname, p in list(mod.named_parameters(recurse=False)):
+            k = f"{name}.{pname}" if name else pname
+            if k in state:
+                setattr(mod, pname, nn.Parameter(torch.empty_like(state[k], dtype=p.dtype), requires_grad=p.requires_grad))
+        for bname, b in list(mod.named_buffers(recurse=False)):
+            k = f"{name}.{bname}" if name else bname
+            if k in state and b is not None:
+                setattr(mod, bname, torch.empty_like(state[k], dtype=b.dtype))
+    return model
+
+
+def load_compressed(path: str | os.PathLike) -> nn.Module:
+    """Load any vidlab checkpoint, compressed or not, in eval mode with ``.meta``."""
+    from vidlab.models import build, load
+    from vidlab.models.checkpoint import load_into, load_state_dict
+
+    stem = stem_of(path)
+    meta = read_meta(stem)
+    comp = meta.get("compression") or {}
+    method = comp.get("method")
+    if not method:
+        return load(stem)
+    if method in DTYPES:
+        model = load(stem).to(DTYPES[method])
+        return model.eval()
+    if method == "prune":
+        model = build(meta["arch"], num_classes=meta.get("num_classes"), **meta.get("model_kwargs", {}))
+        state = load_state_dict(stem)
+        resize_to_state(model, state)
+        load_into(model, state, str(checkpoint_paths(stem)[0]))
+        model.meta = meta
+        return model.eval()
+    if method.startswith("int8"):
+        prog_path = weights_file(stem, meta)
+        if not prog_path.exists():
+            raise CheckpointError(f"{stem}: int8 program {prog_path.name} not found")
+        torch.backends.quantized.engine = comp.get("backend", "x86")
+        try:
+            program = torch.jit.load(str(prog_path), map_location="cpu")
+        except Exception as e:  # noqa: BLE001
+            raise CheckpointError(f"{prog_path}: unreadable TorchScript program ({str(e).splitlines()[0][:160]})") from None
+        return CompressedProgram(program, meta, comp.get("backend", "x86")).eval()
+    raise CheckpointError(f"{stem}: unknown compression method {method!r}")

@@ -1,0 +1,103 @@
+"""CPU fast paths for inference: what ``vidlab bench`` and ``vidlab classify`` turn on.
+
+:func:`optimize_for_inference` returns a :class:`FastInference` wrapper around
+a model with
+
+- BatchNorm folded into the preceding convolutions (:func:`~vidlab.compress.fold.fold_bn`),
+- weights and inputs in ``channels_last_3d`` (``channels_last`` for 4-D),
+  the layout oneDNN's direct convolutions prefer,
+- the forward run under ``torch.inference_mode()`` (no autograd bookkeeping),
+- optionally a reduced compute dtype (``torch.bfloat16`` uses AVX-512 BF16 /
+  AMX through oneDNN where the CPU has them; outputs are returned as float32).
+
+oneDNN (``torch.backends.mkldnn``) is PyTorch's default CPU convolution
+backend; it is checked to be on. The wrapper keeps the model's ``meta`` and
+``arch`` so it can be passed wherever a loaded model is expected.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vidlab.compress.fold import fold_bn
+
+
+def _to_layout(x, dtype=None):
+    if isinstance(x, torch.Tensor):
+        if dtype is not None and x.is_floating_point():
+            x = x.to(dtype)
+        if x.dim() == 5:
+            return x.contiguous(memory_format=torch.channels_last_3d)
+        if x.dim() == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
+    if isinstance(x, (list, tuple)):
+        return type(x)(_to_layout(v, dtype) for v in x)
+    return x
+
+
+class FastInference(nn.Module):
+    """A model prepared for CPU inference; call it like the model itself."""
+
+    def __init__(self, model: nn.Module, *, channels_last: bool = True, dtype: torch.dtype | None = None):
+        super().__init__()
+        self.model = model
+        self.channels_last = channels_last
+        self.dtype = dtype
+        self.meta = getattr(model, "meta", {})
+        arch = getattr(model, "arch", None) or (self.meta or {}).get("arch")
+        if arch:
+            self.arch = arch
+
+    def forward(self, *args):
+        with torch.inference_mode():
+            if self.channels_last:
+                args = _to_layout(args, self.dtype)
+            elif self.dtype is not None:
+                args = tuple(a.to(self.dtype) if isinstance(a, torch.Tensor) and a.is_floating_point() else a
+                             for a in args)
+            out = self.model(*args)
+            if self.dtype is not None and isinstance(out, torch.Tensor) and out.is_floating_point():
+                out = out.float()
+            return out
+
+
+def optimize_for_inference(model: nn.Module, *, fold: bool = True, channels_last: bool = True,
+                           dtype: torch.dtype | None = None, inplace: bool = False) -> FastInference:
+    """Fold BN, switch to channels-last (3d), inference mode and oneDNN; optional bf16/fp16 compute.
+
+    Returns a :class:`FastInference`; the input model is left untouched
+    unless ``inplace``. Models that are not plain ``nn.Module`` graphs (a
+    TorchScript program, a quantized model) are only wrapped.
+    """
+    torch.backends.mkldnn.enabled = True
+    if isinstance(model, FastInference):
+        return model
+    meta = getattr(model, "meta", None)
+    scripted = isinstance(model, torch.jit.ScriptModule) or getattr(model, "is_compressed", False)
+    if not scripted:
+        model = fold_bn(model, inplace=inplace) if fold else (model if inplace else _copy(model))
+        model.eval()
+        if dtype is not None:
+            model = model.to(dtype)
+        if channels_last:
+            _channels_last_(model)
+        if meta is not None:
+            model.meta = meta
+    return FastInference(model, channels_last=channels_last and not scripted, dtype=None if scripted else dtype)
+
+
+@torch.no_grad()
+def _channels_last_(model: nn.Module) -> None:
+    for mod in model.modules():
+        for name, p in list(mod.named_parameters(recurse=False)):
+            if p.dim() in (4, 5):
+                fmt = torch.channels_last_3d if p.dim() == 5 else torch.channels_last
+                p.data = p.data.contiguous(memory_format=fmt)
+
+
+def _copy(model: nn.Module) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(model)
