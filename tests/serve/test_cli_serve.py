@@ -16,6 +16,9 @@ import pytest
 
 from vidlab.apps.cli import main
 
+pytest.importorskip("fastapi", reason="vidlab serve needs FastAPI and uvicorn (pip install -e '.[dev]')")
+pytest.importorskip("uvicorn", reason="vidlab serve needs FastAPI and uvicorn (pip install -e '.[dev]')")
+
 
 def free_port() -> int:
     s = socket.socket()
