@@ -66,12 +66,12 @@ def prune_channels(model: nn.Module, example_inputs, sparsity: float = 0.5, *,
     inputs = _inputs_tuple(example_inputs)
     keep = output_layers(model, inputs)
     dg = tp.DependencyGraph().build_dependency(model, example_inputs=inputs, forward_fn=lambda m, x: m(*x))
-    for head in keep:
-        if isinstance(head, (nn.Linear, nn.modules.conv._ConvNd)):
-            fn = tp.prune_linear_in_channels if isinstance(head, nn.Linear) else tp.prune_conv_in_channels
-            group = dg.get_pruning_group(head, fn, idxs=[0])
-            keep += [dep.target.module for dep, _ in group
-                     if dep.handler.__name__ == "prune_out_channels" and isinstance(dep.target.module, WEIGHTED)]
+    heads = {id(h) for h in keep}
+    for group in dg.get_all_groups(root_module_types=[nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear]):
+        deps = [dep for dep, _ in group]
+        if any(id(d.target.module) in heads and "in_channels" in getattr(d.handler, "__name__", "") for d in deps):
+            keep += [d.target.module for d in deps if "out_channels" in getattr(d.handler, "__name__", "")
+                     and isinstance(d.target.module, WEIGHTED)]
     keep = list({id(m): m for m in keep + list(ignored or [])}.values())
     before = sum(p.numel() for p in model.parameters())
     with warnings.catch_warnings():

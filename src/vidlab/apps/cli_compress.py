@@ -1,0 +1,261 @@
+"""`vidlab compress`, `vidlab export`, `vidlab bench`: thin layers over :mod:`vidlab.compress`."""
+# ruff: noqa: B008  (typer declares options as argument defaults)
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+METHODS = ("int8-static", "int8-dynamic", "fp16", "bf16", "prune")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compress")(compress)
+    app.command("export")(export)
+    app.command("bench")(bench)
+
+
+def _example(meta: dict, batch: int = 1, input_thw: tuple | None = None):
+    import torch
+
+    from vidlab.compress.data import _pre
+
+    pre = _pre(meta)
+    t, h, w = input_thw or (pre.num_frames, pre.crop_size, pre.crop_size)
+    return torch.randn(batch, 3, t, h, w, generator=torch.Generator().manual_seed(0))
+
+
+def _parse_thw(text: str | None) -> tuple | None:
+    from vidlab.errors import VidlabError
+
+    if not text:
+        return None
+    try:
+        t, h, w = (int(v) for v in text.split(","))
+    except ValueError:
+        raise VidlabError(f"--input must be T,H,W (three integers), got {text!r}") from None
+    return t, h, w
+
+
+def _bar(total: int, desc: str, quiet: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False, file=sys.stderr, dynamic_ncols=True, disable=quiet)
+
+
+def compress(
+    checkpoint: Path = typer.Argument(..., help="vidlab checkpoint to compress."),
+    method: str = typer.Option(..., "--method", "-m", help="int8-static, int8-dynamic, fp16, bf16 or prune."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output checkpoint (stem; the sidecar is STEM.json)."),
+    calib: Path | None = typer.Option(None, "--calib", help="int8-static: folder of videos or a video list."),
+    calib_clips: int = typer.Option(16, "--calib-clips", min=1, help="How many calibration clips to use."),
+    observer: str = typer.Option("histogram", "--observer", help="int8-static activation ranges: histogram or minmax."),
+    sparsity: float = typer.Option(0.5, "--sparsity", min=0.0, max=0.95, help="prune: fraction of channels removed."),
+    finetune_epochs: int = typer.Option(0, "--finetune-epochs", min=0, help="prune: fine-tune epochs after pruning."),
+    train: Path | None = typer.Option(None, "--train", help="prune: labelled video list for the fine-tune."),
+    lr: float = typer.Option(0.01, "--lr", min=0.0, help="prune: fine-tune learning rate."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+):
+    """Compress a checkpoint: int8 (static/dynamic), fp16/bf16 weights, or structured channel pruning."""
+    import warnings
+
+    import torch
+
+    from vidlab.apps.cli import _log, _print_json
+    from vidlab.compress import ckpt
+    from vidlab.compress.data import calibration_batches, finetune, resolve_videos
+    from vidlab.errors import VidlabError
+    from vidlab.models import read_meta
+
+    warnings.filterwarnings("ignore")
+    if method not in METHODS:
+        raise VidlabError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    meta = read_meta(ckpt.stem_of(checkpoint))
+    if (meta.get("compression") or {}).get("method"):
+        raise VidlabError(f"{checkpoint}: already compressed ({meta['compression']['method']}); start from an fp32 checkpoint")
+    calib_records = train_records = None
+    if method == "int8-static":
+        if calib is None:
+            raise VidlabError("--method int8-static needs --calib (a folder of videos or a video list)")
+        calib_records = resolve_videos(calib)  # checked before any work
+    if method == "prune" and finetune_epochs > 0:
+        if train is None:
+            raise VidlabError("--finetune-epochs needs --train (a labelled video list)")
+        train_records = resolve_videos(train)
+        if any(not isinstance(r.label, int) or r.label < 0 for r in train_records):
+            raise VidlabError(f"{train}: the fine-tune list needs a class label on every line")
+    model = ckpt.load_compressed(checkpoint)
+    example = _example(meta)
+    src = {"source": str(checkpoint)}
+    summary = {"method": method, "out": None, "fallback": []}
+    if method in ("int8-static", "int8-dynamic"):
+        from vidlab.compress.export import export_torchscript  # noqa: F401  (same tracing rules)
+        from vidlab.compress.quantize import quantize_int8_dynamic, quantize_int8_static
+
+        if method == "int8-static":
+            n = min(calib_clips, len(calib_records))
+            bar = _bar(n, "calibrating", quiet)
+            q, report = quantize_int8_static(model, (example,), calibration_batches(calib_records, meta, max_clips=n),
+                                             observer=observer, on_batch=lambda i: bar.update(1))
+            bar.close()
+        else:
+            q, report = quantize_int8_dynamic(model)
+        for msg in report.messages():
+            _log(msg)
+        with torch.no_grad():
+            program = torch.jit.trace(q, (example,), check_trace=False)
+            try:
+                program = torch.jit.freeze(program)
+            except Exception:  # noqa: BLE001, S110  (dynamic-quantized programs do not freeze)
+                pass
+        path = ckpt.save_program(program, out, meta, {**src, "backend": "x86", **report.to_dict(),
+                                                        "calib_clips": calib_clips if calib_records else None})
+        summary["fallback"] = report.to_dict()["fallback"]
+    elif method in ("fp16", "bf16"):
+        path = ckpt.save_state(model.to(ckpt.DTYPES[method]), out, meta, {**src, "method": method})
+    else:
+        from vidlab.compress.prune import prune_channels
+
+        pruned = prune_channels(model, (example,), sparsity)
+        _log(f"pruned {sparsity:.0%} of the channels: {pruned.pruning['params_before']:,} -> "
+             f"{pruned.pruning['params_after']:,} parameters")
+        if train_records:
+            bar = _bar(1, "fine-tuning", quiet)
+
+            def step(i, total, loss):
+                bar.total = total
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.3f}")
+
+            torch.manual_seed(0)
+            finetune(pruned, train_records, meta, epochs=finetune_epochs, lr=lr, on_step=step)
+            bar.close()
+        path = ckpt.save_state(pruned, out, meta, {**src, "method": "prune", **pruned.pruning,
+                                                    "finetune_epochs": finetune_epochs})
+    src_size = ckpt.weights_file(checkpoint, meta).stat().st_size
+    summary.update(out=str(path), size_mb=path.stat().st_size / 2**20, size_ratio=path.stat().st_size / src_size)
+    if as_json:
+        _print_json(summary)
+    else:
+        print(f"{method}: {path} ({summary['size_mb']:.2f} MB, {summary['size_ratio']:.2f}x the source)")
+
+
+def export(
+    checkpoint: Path = typer.Argument(..., help="vidlab checkpoint (fp32, fp16/bf16 or pruned)."),
+    fmt: str = typer.Option("onnx", "--format", "-f", help="onnx, torchscript or executorch."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output file."),
+    input_thw: str | None = typer.Option(None, "--input", help="Example clip size T,H,W (default: the model's)."),
+    int8: bool = typer.Option(False, "--int8", help="onnx: also write ONNX Runtime's int8 QDQ model (OUT stem + .int8.onnx)."),
+    calib: Path | None = typer.Option(None, "--calib", help="--int8: calibration videos (folder or list)."),
+    calib_clips: int = typer.Option(8, "--calib-clips", min=1),
+    verify: bool = typer.Option(True, "--verify/--no-verify", help="Run the exported file and compare with PyTorch."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+):
+    """Export a checkpoint to ONNX (verified with ONNX Runtime), TorchScript or ExecuTorch (.pte, XNNPACK)."""
+    import warnings
+
+    import torch
+
+    from vidlab.apps.cli import _print_json
+    from vidlab.compress import ckpt
+    from vidlab.compress.data import calibration_batches, resolve_videos
+    from vidlab.compress.export import FORMATS, quantize_onnx_int8
+    from vidlab.compress.export import export as do_export
+    from vidlab.errors import VidlabError
+    from vidlab.models import read_meta
+
+    warnings.filterwarnings("ignore")
+    if fmt not in FORMATS:
+        raise VidlabError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if int8 and fmt != "onnx":
+        raise VidlabError("--int8 applies to --format onnx only")
+    meta = read_meta(ckpt.stem_of(checkpoint))
+    thw = _parse_thw(input_thw)
+    records = resolve_videos(calib) if (int8 and calib) else None
+    model = ckpt.load_compressed(checkpoint)
+    if (meta.get("compression") or {}).get("method", "").startswith("int8"):
+        raise VidlabError(f"{checkpoint}: an int8 TorchScript checkpoint is already an exported program; "
+                          "export the fp32 checkpoint (use --int8 for ONNX Runtime's int8)")
+    model = model.float()
+    example = _example(meta, input_thw=thw)
+    res = do_export(model, (example,), out, fmt, verify=verify)
+    res["format"] = fmt
+    res["size_mb"] = Path(out).stat().st_size / 2**20
+    if int8:
+        dst = Path(out).with_suffix(".int8.onnx")
+        if records:
+            batches = [b for b in calibration_batches(records, meta, max_clips=calib_clips)]
+            if thw:
+                batches = [(torch.nn.functional.interpolate(b[0], size=thw, mode="trilinear"),) for b in batches]
+        else:
+            batches = [(_example(meta, input_thw=thw) * 0 + torch.randn_like(example),) for _ in range(calib_clips)]
+        quantize_onnx_int8(out, dst, batches)
+        res["int8_path"] = str(dst)
+        res["int8_size_mb"] = dst.stat().st_size / 2**20
+    if as_json:
+        _print_json(res)
+    else:
+        diff = f", max |exported - PyTorch| {res['max_abs_diff']:.2e}" if res.get("max_abs_diff") is not None else ""
+        print(f"{fmt}: {res['path']} ({res['size_mb']:.2f} MB{diff})")
+        if int8:
+            print(f"onnx int8 (QDQ): {res['int8_path']} ({res['int8_size_mb']:.2f} MB)")
+
+
+def bench(
+    checkpoint: Path = typer.Argument(..., help="vidlab checkpoint (any: fp32, int8, fp16/bf16, pruned)."),
+    compare: list[Path] | None = typer.Option(None, "--compare", help="More checkpoints, timed in the same run."),
+    input_thw: str | None = typer.Option(None, "--input", help="Clip size T,H,W (default: the model's)."),
+    threads: int = typer.Option(2, "--threads", min=1, help="torch threads."),
+    iters: int = typer.Option(20, "--iters", min=1, help="Timed runs at batch 1."),
+    batch: int = typer.Option(8, "--batch", min=1, help="Batch for the throughput figure."),
+    fast: bool = typer.Option(True, "--fast/--no-fast", help="CPU fast path (BN folding, channels-last, inference mode)."),
+    eval_data: Path | None = typer.Option(None, "--eval", help="Labelled video list: also report top-1."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list, one object per checkpoint, in order."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+):
+    """Latency p50/p90 at batch 1, throughput at a batch, file size, peak memory (and top-1 with --eval)."""
+    import warnings
+
+    import torch
+
+    from vidlab.apps.cli import _print_json
+    from vidlab.compress import ckpt
+    from vidlab.compress.bench import benchmark
+    from vidlab.compress.data import evaluate_top1, resolve_videos
+    from vidlab.compress.fastpath import optimize_for_inference
+    from vidlab.models import read_meta
+
+    warnings.filterwarnings("ignore")
+    thw = _parse_thw(input_thw)
+    paths = [checkpoint, *(compare or [])]
+    metas = [read_meta(ckpt.stem_of(p)) for p in paths]  # all checked before timing anything
+    records = resolve_videos(eval_data) if eval_data else None
+    rows = []
+    for path, meta in zip(paths, metas):
+        model = ckpt.load_compressed(path)
+        method = (meta.get("compression") or {}).get("method") or "fp32"
+        dtype = ckpt.DTYPES.get(method)
+        runner = optimize_for_inference(model.float() if dtype else model, dtype=dtype) if fast else model
+        x = _example(meta, 1, thw)
+        res = benchmark(runner, (x,), threads=threads, iters=iters, batch_inputs=(_example(meta, batch, thw),))
+        row = {"path": str(path), "method": method, "arch": meta.get("arch"),
+               "size_mb": ckpt.weights_file(path, meta).stat().st_size / 2**20, **res}
+        if records:
+            bar = _bar(len(records), f"eval {Path(path).name}", quiet)
+            acc = evaluate_top1(runner, records, meta, on_item=lambda i, n, bar=bar: bar.update(1))
+            bar.close()
+            row["top1"] = acc["top1"]
+            row["eval_videos"] = acc["videos"]
+        rows.append(row)
+        del model, runner
+        torch.set_num_threads(threads)
+    if as_json:
+        _print_json(rows)
+        return
+    for r in rows:
+        acc = f"  top-1 {r['top1']:.3f}" if "top1" in r else ""
+        print(f"{r['path']}: {r['method']:<12} p50 {r['p50_ms']:.1f} ms  p90 {r['p90_ms']:.1f} ms  "
+              f"{r['throughput_clips_s']:.1f} clips/s @ {r['batch']}  {r['size_mb']:.2f} MB  peak {r['peak_mb']:.0f} MB{acc}")
