@@ -341,11 +341,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads (on a loaded shared machine 1 is far faster than 2: OpenMP threads spin)")
+    ap.add_argument("--lstm-epochs", type=int, default=None, help="epochs of the CNN+LSTM runs (default 15)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    s = REDUCED if args.reduced else FULL
+    s = dict(REDUCED if args.reduced else FULL)
+    if args.lstm_epochs:
+        s["lstm_epochs"] = args.lstm_epochs
     info = machine()
     res = run(args.out, s, conv_fusion=not args.no_conv_fusion, i3d=args.i3d, seed=args.seed,
               only=set(args.only.split(",")) if args.only else None)
