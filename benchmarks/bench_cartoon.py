@@ -89,7 +89,8 @@ def _bench_size(size, args, model, mobile, tmp, onnx_path, sess) -> dict:
 
     with torch.inference_mode():
         add("fp32 eager (port layers)", lambda: model(x), (tmp / "g.pth").stat().st_size, ref)
-        add("fp32 eager (mobile form)", lambda: mobile(x), (tmp / "g.pth").stat().st_size, mobile(x))
+        if not args.skip_static:
+            add("fp32 eager (mobile form)", lambda: mobile(x), (tmp / "g.pth").stat().st_size, mobile(x))
     xn = x.numpy()
     add("ONNX Runtime fp32", lambda: sess.run(None, {"input": xn}), onnx_path.stat().st_size,
         torch.from_numpy(sess.run(None, {"input": xn})[0]))
@@ -100,13 +101,18 @@ def _bench_size(size, args, model, mobile, tmp, onnx_path, sess) -> dict:
     qpte = export_executorch(q, tmp / f"q_{size}.pte", x)
     qmeth = executorch_method(qpte)
     add("ExecuTorch XNNPACK int8 (dyn)", lambda: qmeth.execute([x]), qpte.stat().st_size, qmeth.execute([x])[0],
-        "PT2E XNNPACKQuantizer, per-channel weights, dynamic activations")
+        "PT2E XNNPACKQuantizer, per-channel int8 weights, dynamic activations, 4 convs fp32 (KEEP_FP32)")
     if not args.skip_static:
+        qa = quantize_int8(model, [x], dynamic=True, keep_fp32=())
+        apte = export_executorch(qa, tmp / f"a_{size}.pte", x)
+        ameth = executorch_method(apte)
+        add("ExecuTorch XNNPACK int8 (dyn, all)", lambda: ameth.execute([x]), apte.stat().st_size,
+            ameth.execute([x])[0], "as above, all 26 convs int8")
         qs = quantize_int8(model, calib, dynamic=False)
         spte = export_executorch(qs, tmp / f"s_{size}.pte", x)
         smeth = executorch_method(spte)
         add("ExecuTorch XNNPACK int8 (static)", lambda: smeth.execute([x]), spte.stat().st_size,
-            smeth.execute([x])[0], "static activation scales, calibrated on 2 other photos")
+            smeth.execute([x])[0], "static activation scales (all ops), calibrated on 2 other photos")
     base = rows["fp32 eager (port layers)"]
     for r in rows.values():
         r["latency_ratio"] = r["latency_s"] / base["latency_s"]
@@ -222,7 +228,7 @@ def main() -> None:
     p = sub.add_parser("latency")
     p.add_argument("--sizes", nargs="+", default=["256x256", "720x1280"])
     p.add_argument("--reps", type=int, default=4)
-    p.add_argument("--skip-static", action="store_true")
+    p.add_argument("--skip-static", action="store_true", help="only the main rows (for large sizes)")
     p = sub.add_parser("memory")
     p.add_argument("--size", default="3000x4000")
     p.add_argument("--tile", type=int, default=None)
