@@ -115,3 +115,17 @@ def test_video_and_folder_inputs(tmp_path, photo, capsys):
     assert set(recs) == {"v.mp4", "p.png", "bad.mp4"}
     assert recs["v.mp4"]["frames"] == 4 and recs["v.mp4"]["output"].endswith("v_classic.mp4")
     assert "error" in recs["bad.mp4"] and err.count("vidlab: error:") == 1
+
+
+@pytest.mark.slow
+def test_cartoon_export_onnx(tmp_path, capsys):
+    code, out, _ = run(["cartoon-export", str(tmp_path / "g.onnx"), "--fixture-weights", "--size", "40x48",
+                        "--json"], capsys)
+    assert code == 0
+    rec = json.loads(out)
+    assert rec["max_abs_vs_eager"] < 1e-4 and (tmp_path / "g.onnx").stat().st_size == rec["bytes"]
+
+
+def test_cartoon_export_bad_output(tmp_path, capsys):
+    code, _, err = run(["cartoon-export", str(tmp_path / "g.tflite"), "--fixture-weights"], capsys)
+    assert code == 2 and err.count("vidlab: error:") == 1

@@ -26,6 +26,8 @@ def _expand(inputs: list[Path]) -> list[Path]:
 
 
 def register(app: typer.Typer) -> None:
+    register_export(app)
+
     @app.command("cartoonize")
     def cartoonize(
         inputs: list[Path] = typer.Argument(..., help="Images (jpg/png/webp...), videos, or folders of them."),  # noqa: B008
@@ -133,6 +135,66 @@ def register(app: typer.Typer) -> None:
             _print_json(records)
         if failed:
             raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def register_export(app: typer.Typer) -> None:
+    @app.command("cartoon-export")
+    def cartoon_export(
+        out: Path = typer.Argument(..., help="Output file: .onnx or .pte."),  # noqa: B008
+        style: str = typer.Option("Hayao", "--style", "-s"),
+        weights: Path | None = typer.Option(None, "--weights", "-w"),  # noqa: B008
+        fixture_weights: bool = typer.Option(False, "--fixture-weights",
+                                             help="Use the golden fixture's deterministic weights (testing)."),
+        size: str = typer.Option("256x256", "--size", help="HxW of the .pte input (ONNX is dynamic)."),
+        int8: bool = typer.Option(False, "--int8", help=".pte only: PT2E int8 (dynamic activations)."),
+        as_json: bool = typer.Option(False, "--json"),
+    ):
+        """Export the CartoonGAN generator (mobile form) to ONNX or an ExecuTorch XNNPACK .pte."""
+        import torch
+
+        from vidlab.apps.cli import _print_json
+        from vidlab.cartoon.export import (
+            executorch_method,
+            export_executorch,
+            export_onnx,
+            psnr,
+            quantize_int8,
+        )
+        from vidlab.cartoon.generator import CartoonGenerator, fixture_state_dict
+        from vidlab.cartoon.weights import load_generator
+        from vidlab.errors import VidlabError
+
+        try:
+            h, w = (int(v) for v in size.lower().split("x"))
+        except ValueError:
+            raise VidlabError(f"--size must be HxW, got {size!r}") from None
+        if out.suffix not in (".onnx", ".pte"):
+            raise VidlabError(f"{out}: the output must end in .onnx or .pte")
+        if fixture_weights:
+            model = CartoonGenerator()
+            model.load_state_dict(fixture_state_dict())
+            model.eval()
+        else:
+            model = load_generator(style, weights)
+        x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)) * 2 - 1
+        with torch.inference_mode():
+            ref = model(x)
+        if out.suffix == ".onnx":
+            from vidlab.cartoon.export import onnx_session
+
+            export_onnx(model, out)
+            y = torch.from_numpy(onnx_session(out).run(None, {"input": x.numpy()})[0])
+        else:
+            m = quantize_int8(model, [x]) if int8 else model
+            export_executorch(m, out, x)
+            y = executorch_method(out).execute([x])[0]
+        rec = {"output": str(out), "bytes": out.stat().st_size, "max_abs_vs_eager": (y - ref).abs().max().item(),
+               "psnr_vs_eager": psnr(y, ref)}
+        if as_json:
+            _print_json(rec)
+        else:
+            print(f"wrote {out} ({rec['bytes'] / 1e6:.1f} MB); vs eager: max abs {rec['max_abs_vs_eager']:.2e}, "
+                  f"PSNR {rec['psnr_vs_eager']:.1f} dB")
 
 
 def _looks_like_image(path: Path) -> bool:

@@ -63,8 +63,12 @@ def export_onnx(model: nn.Module, path: os.PathLike | str, example_hw: tuple[int
     if dynamic:
         h, w = torch.export.Dim("height", min=8, max=8192), torch.export.Dim("width", min=8, max=8192)
         dyn = {"x": {2: h, 3: w}}
-    torch.onnx.export(m, (x,), str(path), input_names=["input"], output_names=["output"], dynamic_shapes=dyn,
-                      dynamo=True, external_data=False, verbose=False)
+    import contextlib
+    import sys
+
+    with contextlib.redirect_stdout(sys.stderr):  # the exporter prints its progress on stdout
+        torch.onnx.export(m, (x,), str(path), input_names=["input"], output_names=["output"], dynamic_shapes=dyn,
+                          dynamo=True, external_data=False, verbose=False)
     return path
 
 
