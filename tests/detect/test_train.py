@@ -40,6 +40,6 @@ def test_full_target_map_at_least_0_8(tmp_path):
     training + evaluation, ground-truth boxes at test time; frame mAP@0.5 >= 0.8."""
     data = tmp_path / "data"
     write_synthetic_detection(data, progress=False)
-    res = train_detector(data, tmp_path / "run", epochs=40, minutes=9.0, progress=False, log=lambda m: None)
+    res = train_detector(data, tmp_path / "run", epochs=36, minutes=9.0, progress=False, log=lambda m: None)
     ev = evaluate_detector(res["checkpoint"], data, tmp_path / "run", progress=False)
     assert ev["mAP"] >= 0.8, (ev["mAP"], res["epochs"])

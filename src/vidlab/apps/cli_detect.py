@@ -115,7 +115,7 @@ def _register_detect(app: typer.Typer) -> None:
         data: Path = typer.Option(..., "--data", help="Synthetic detection set (vidlab detect-data)."),
         out: Path = typer.Option(..., "--out", help="Run folder (model.safetensors, test detections)."),
         arch: str = typer.Option("i3d_r10_tiny_detection", "--arch"),
-        epochs: int = typer.Option(40, "--epochs", min=1),
+        epochs: int = typer.Option(36, "--epochs", min=1),
         minutes: float | None = typer.Option(9.0, "--minutes", help="Time budget; fewer epochs to fit it."),
         batch_size: int = typer.Option(8, "--batch-size", min=1),
         lr: float = typer.Option(0.1, "--lr"),
