@@ -101,7 +101,7 @@ def _bench_size(size, args, model, mobile, tmp, onnx_path, sess) -> dict:
     qpte = export_executorch(q, tmp / f"q_{size}.pte", x)
     qmeth = executorch_method(qpte)
     add("ExecuTorch XNNPACK int8 (dyn)", lambda: qmeth.execute([x]), qpte.stat().st_size, qmeth.execute([x])[0],
-        "PT2E XNNPACKQuantizer, per-channel int8 weights, dynamic activations, 4 convs fp32 (KEEP_FP32)")
+        "PT2E XNNPACKQuantizer, per-channel int8 weights, dynamic activations, conv02_2 fp32 (KEEP_FP32)")
     if not args.skip_static:
         qa = quantize_int8(model, [x], dynamic=True, keep_fp32=())
         apte = export_executorch(qa, tmp / f"a_{size}.pte", x)
