@@ -14,6 +14,10 @@ frame and any frame after a scene cut start afresh, a cut being a mean absolute 
 above 30/255). For ``classic`` the colour palette is fitted on the first frame (and after cuts)
 instead of on every frame.
 
+Frames larger than one megapixel after the ``load_size`` resize (e.g. 1080p with
+``load_size=0``) run one at a time through tiled inference, which takes its statistics from a
+downscaled pass per frame; ``temporal`` then applies to neither (it needs the batched path).
+
 Flicker measure (:class:`FlickerMeter`): the mean absolute change between consecutive *output*
 frames (0-255 units) over the pixels whose *input* did not change (every channel within
 ``static_threshold``, default 3); an output that only changes where the input changes scores 0.
