@@ -178,7 +178,7 @@ def cartoonize_frames(frames: Iterator[np.ndarray], style: str = "classic", weig
         if lock is not None:
             lock.acquire()
         try:
-            if h * w > AUTO_TILE_PIXELS and temporal_stats is None:  # large frames: tiled, one at a time
+            if h * w > AUTO_TILE_PIXELS:  # large frames: tiled, one at a time (no temporal statistics)
                 outs = [run_generator(model, wk) for wk in works]
             else:
                 with torch.inference_mode():
