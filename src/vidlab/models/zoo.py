@@ -49,5 +49,5 @@ register(ModelSpec(
 
 # Families in their own modules register themselves on import.
 from vidlab.models import (  # noqa: E402,F401
-    c3d, cnn_lstm, csn, detection, r2plus1d, s3d, slowfast, tsn, two_stream, video_resnet, x3d,
+    c3d, cnn_lstm, csn, detection, lfb, r2plus1d, s3d, slowfast, tsn, two_stream, video_resnet, x3d,
 )

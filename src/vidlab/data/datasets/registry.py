@@ -244,6 +244,13 @@ _register(FormatSpec(
     "youtube8m", _M + "youtube8m:load", "YouTube-8M (features only; video-level and segment-rated frame-level TFRecords)",
     "`{train,validate,test}*.tfrecord` (+ `vocabulary.csv`)", "features only: no videos",
     "(none: YouTube-8M ships features, not videos)", has_videos=False, aliases=("yt8m", "youtube-8m")))
+_register(FormatSpec(
+    "ava", _M + "ava:load", "AVA v2.x (spatio-temporal detection: 80 actions, 60 evaluated; keyframes 902..1798)",
+    "`ava_{train,val}_v2.{1,2}.csv` + `ava_action_list_v2.{1,2}_for_activitynet_2018.pbtxt` "
+    "(or a folder with train/val/test.csv + a label map, e.g. the synthetic set's annotations/)",
+    "`{video_id}.{mp4,mkv,webm}` (the 15-minute cuts: frame 0 = second 900) or PySlowFast frame lists",
+    "vidlab detect-data --out synth_ava   (AVA itself: download with the official scripts)",
+    aliases=("ava2.1", "ava2.2", "ava_v2.2")))
 
 
 def get_format(name: str) -> FormatSpec:
