@@ -97,6 +97,7 @@ def main() -> None:
         optimize_for_inference,
         quantize_int8_static,
     )
+    from vidlab.compress.fastpath import freeze_for_cpu
     from vidlab.convert.registry import get_mapper
     from vidlab.models.checkpoint import load_into
 
@@ -133,9 +134,10 @@ def main() -> None:
 
     run("pytorchvideo fp32 eager", lambda t: ptv([v.clone() for v in t]), xs, compare=False)
     run("vidlab fp32 eager", vid, x)
-    run("vidlab fp32 fast (BN folded, channels_last_3d)", optimize_for_inference(vid), x)
+    run("vidlab fp32 fast (BN folded, channels_last_3d)", optimize_for_inference(vid, channels_last=True), x)
     run("vidlab fp32 fast (BN folded, contiguous)", optimize_for_inference(vid, channels_last=False), x)
-    run("vidlab bf16 fast (channels_last_3d)", optimize_for_inference(vid, dtype=torch.bfloat16), x)
+    run("vidlab fp32 TorchScript frozen + optimize_for_inference", freeze_for_cpu(vid, (x,)), x)
+    run("vidlab bf16 fast (channels_last_3d)", optimize_for_inference(vid, dtype=torch.bfloat16, channels_last=True), x)
     run("vidlab bf16 fast (contiguous)", optimize_for_inference(vid, dtype=torch.bfloat16, channels_last=False), x)
     log("int8 calibration")
     q, rep = quantize_int8_static(fold_bn(vid), (x,), [(c,) for c in clips], observer="minmax")

@@ -24,7 +24,7 @@ from vidlab.compress.export import (
     quantize_onnx_int8,
     run_onnx,
 )
-from vidlab.compress.fastpath import FastInference, optimize_for_inference
+from vidlab.compress.fastpath import FastInference, freeze_for_cpu, optimize_for_inference
 from vidlab.compress.fold import fold_bn
 from vidlab.compress.quantize import (
     QuantReport,
@@ -52,6 +52,7 @@ __all__ = [
     "export_onnx",
     "export_torchscript",
     "fold_bn",
+    "freeze_for_cpu",
     "load_compressed",
     "matmul_peak",
     "optimize_for_inference",

@@ -97,6 +97,28 @@ def optimize_for_inference(model: nn.Module, *, fold: bool = True, channels_last
     return FastInference(model, channels_last=channels_last and not scripted, dtype=None if scripted else dtype)
 
 
+def freeze_for_cpu(model: nn.Module, example_inputs) -> torch.jit.ScriptModule:
+    """BN-folded, traced, frozen TorchScript with ``torch.jit.optimize_for_inference``
+    (oneDNN blocked-layout convolutions with fused ReLU/add where it applies).
+
+    Shapes other than the example's run correctly but the oneDNN layout choice
+    was made for the example's. Returns a program with ``meta`` set as an attribute
+    on a :class:`FastInference` wrapper.
+    """
+    import warnings
+
+    inputs = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
+    meta = getattr(model, "meta", None)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        program = torch.jit.trace(fold_bn(model), inputs, check_trace=False)
+        program = torch.jit.optimize_for_inference(torch.jit.freeze(program))
+    wrapped = FastInference(program, channels_last=False)
+    if meta is not None:
+        wrapped.meta = meta
+    return wrapped
+
+
 @torch.no_grad()
 def _channels_last_(model: nn.Module) -> None:
     for mod in model.modules():
