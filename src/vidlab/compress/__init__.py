@@ -24,7 +24,11 @@ from vidlab.compress.export import (
     quantize_onnx_int8,
     run_onnx,
 )
-from vidlab.compress.fastpath import FastInference, freeze_for_cpu, optimize_for_inference
+from vidlab.compress.fastpath import (
+    FastInference,
+    freeze_for_cpu,
+    optimize_for_inference,
+)
 from vidlab.compress.fold import fold_bn
 from vidlab.compress.quantize import (
     QuantReport,
