@@ -256,3 +256,18 @@ def test_cli_export_onnx_with_int8(tiny_ckpt, tmp_path):
     out = run_onnx(res["int8_path"], (torch.randn(1, 3, 4, 32, 32),))
     assert out.shape == (1, 10) and np.isfinite(out).all()
     assert Path(res["int8_path"]).exists()
+
+
+def test_fast_paths_compute_the_same_function():
+    from vidlab.compress import freeze_for_cpu, optimize_for_inference
+
+    m = randomise_(models.build("i3d_r10_tiny", num_classes=10)).eval()
+    m.meta = {"arch": "i3d_r10_tiny"}
+    x = torch.randn(1, 3, 4, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ref = m(x)
+    for fast in (optimize_for_inference(m), optimize_for_inference(m, channels_last=True), freeze_for_cpu(m, (x,))):
+        assert fast.meta["arch"] == "i3d_r10_tiny"
+        torch.testing.assert_close(fast(x), ref, atol=1e-4, rtol=1e-4)
+    bf = optimize_for_inference(m, dtype=torch.bfloat16)
+    assert bf(x).dtype == torch.float32 and _cos(bf(x), ref) > 0.99
