@@ -73,13 +73,13 @@ def test_fold_bn_hand_computed():
 @pytest.mark.parametrize("arch", ["x3d_s", "r2plus1d_18"])
 def test_onnx_export_matches_pytorch_and_int8_runs(arch, tmp_path):
     m = randomise_(models.build(arch, num_classes=10)).eval()
-    x = torch.randn(1, 3, 4, 48, 48, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(1, 3, 4, 32, 32, generator=torch.Generator().manual_seed(0))
     res = export_onnx(m, (x,), tmp_path / "m.onnx", atol=1e-4)
     assert res["max_abs_diff"] <= 1e-4 and res["max_abs_ref"] > 0.1
     # dynamic batch axis
-    x2 = torch.randn(2, 3, 4, 48, 48)
+    x2 = torch.randn(2, 3, 4, 32, 32)
     np.testing.assert_allclose(run_onnx(tmp_path / "m.onnx", (x2,)), m(x2).detach().numpy(), atol=1e-4)
-    calib = [(torch.randn(1, 3, 4, 48, 48, generator=torch.Generator().manual_seed(i)),) for i in range(4)]
+    calib = [(torch.randn(1, 3, 4, 32, 32, generator=torch.Generator().manual_seed(i)),) for i in range(4)]
     q = quantize_onnx_int8(tmp_path / "m.onnx", tmp_path / "m.int8.onnx", calib)
     out = run_onnx(q, (x,))
     assert out.shape == (1, 10) and np.isfinite(out).all()
