@@ -27,3 +27,16 @@ def randomise_(model, seed=0):
             else:
                 v.copy_(torch.randn(v.shape, generator=g) / math.sqrt(math.prod(v.shape[1:])))
     return model
+
+
+def run_cli(argv, capsys):
+    """Run ``vidlab ARGV`` in-process: ``(exit code, stdout, stderr)``."""
+    from vidlab.apps.cli import main
+
+    code = 0
+    try:
+        main(argv)
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    out, err = capsys.readouterr()
+    return code, out, err

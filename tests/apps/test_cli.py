@@ -9,17 +9,10 @@ import pytest
 import torch
 
 from vidlab import models
-from vidlab.apps.cli import main
+from helpers import run_cli
 
 
-def run(argv, capsys):
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
+run = run_cli
 
 
 @pytest.fixture(scope="module")

@@ -5,22 +5,15 @@ import json
 import numpy as np
 import pytest
 
-from vidlab.apps.cli import main
 from vidlab.data.datasets.video_list import read_video_list
 from vidlab.flow import end_point_error, storage
 from vidlab.io import VideoReader
+from helpers import run_cli
 
 pytest.importorskip("cv2")
 
 
-def run(argv, capsys):
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
+run = run_cli
 
 
 @pytest.fixture(scope="module")

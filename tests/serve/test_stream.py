@@ -14,21 +14,13 @@ import pytest
 import torch
 
 from vidlab import models
-from vidlab.apps.cli import main
 from vidlab.engine.inference import classify_video
 from vidlab.stream import OnlineRecognizer, PyAVSource, open_source, run_stream
+from helpers import run_cli
 
 RUNNING = "kth/running/person09_running_d1_uncomp.avi"  # 325 frames, 25 fps, 160x120
 
 
-def run_cli(argv, capsys):
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def feed(rec, path):

@@ -5,18 +5,11 @@ import shutil
 
 import pytest
 
-from vidlab.apps.cli import main
 from vidlab.io import probe_video
+from helpers import run_cli
 
 
-def run(argv, capsys):
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
+run = run_cli
 
 
 @pytest.fixture()
