@@ -91,6 +91,8 @@ def classify(
     topk: int = typer.Option(5, "--topk", "-k", min=1, help="How many classes to report."),
     stride: Optional[float] = typer.Option(None, "--stride", help="Seconds between window starts (default: one clip span)."),
     backend: str = typer.Option("pyav", "--backend", help="Decoder: pyav, torchcodec or auto."),
+    fast: bool = typer.Option(True, "--fast/--no-fast",
+                              help="CPU fast path: BatchNorm folded into convolutions, inference mode, oneDNN."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list, one object per video."),
 ):
     """Classify videos with sliding windows: per-window and whole-video top-k."""
@@ -100,7 +102,11 @@ def classify(
     from vidlab.engine.inference import classify_video
     from vidlab.errors import VidlabError
 
-    model = models.load(checkpoint)
+    model = models.load(checkpoint)  # also int8 / pruned checkpoints from `vidlab compress`
+    if fast:
+        from vidlab.compress import optimize_for_inference
+
+        model = optimize_for_inference(model)
     results, failed = [], 0
     for v in videos:
         bars = []  # made on the first decoded chunk, so a file that fails to open prints only its error line

@@ -175,6 +175,10 @@ def load(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -
     from vidlab.models.registry import build
 
     meta = read_meta(path)
+    if (meta.get("compression") or {}).get("method") not in (None, "fp16", "bf16"):
+        from vidlab.compress.ckpt import load_compressed  # int8 / pruned; lazy: models/ does not need compress/
+
+        return load_compressed(path)
     try:
         model = build(meta["arch"], num_classes=meta.get("num_classes"), **meta.get("model_kwargs", {}))
     except KeyError as e:
