@@ -252,7 +252,7 @@ def run(out: Path, s: dict, *, conv_fusion: bool = True, i3d: bool = False, seed
         return RawframeDataset(lists[split], mode="train" if train_ else "test", transform=t, seed=seed, **clip_kw)
 
     if want("cnn_lstm"):
-        record("cnn_lstm", models.build("cnn_lstm_r10_tiny", num_classes=nc), clips("train"), clips("test"),
+        record("cnn_lstm", models.build(s.get("lstm_arch", "cnn_lstm_r10_tiny"), num_classes=nc), clips("train"), clips("test"),
                s["lstm_epochs"], lr=s.get("lstm_lr", 0.05))
     if want("conv_pooling"):
         record("conv_pooling", models.build("cnn_lstm_r10_tiny_convpool", num_classes=nc), clips("train"),
@@ -342,6 +342,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads (on a loaded shared machine 1 is far faster than 2: OpenMP threads spin)")
     ap.add_argument("--lstm-epochs", type=int, default=None, help="epochs of the CNN+LSTM runs (default 15)")
+    ap.add_argument("--lstm-arch", default="cnn_lstm_r10_tiny",
+                    help="CNN+LSTM variant (cnn_lstm_r10_tiny, cnn_lstm_r10_tiny_bi)")
     ap.add_argument("--lstm-lr", type=float, default=None, help="learning rate of the CNN+LSTM runs (default 0.05)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -352,6 +354,7 @@ def main() -> None:
         s["lstm_epochs"] = args.lstm_epochs
     if args.lstm_lr:
         s["lstm_lr"] = args.lstm_lr
+    s["lstm_arch"] = args.lstm_arch
     info = machine()
     res = run(args.out, s, conv_fusion=not args.no_conv_fusion, i3d=args.i3d, seed=args.seed,
               only=set(args.only.split(",")) if args.only else None)
