@@ -92,7 +92,7 @@ def compress(
     src = {"source": str(checkpoint)}
     summary = {"method": method, "out": None, "fallback": []}
     if method in ("int8-static", "int8-dynamic"):
-        from vidlab.compress.export import export_torchscript  # noqa: F401  (same tracing rules)
+        from vidlab.compress.export import trace_program
         from vidlab.compress.quantize import quantize_int8_dynamic, quantize_int8_static
 
         if method == "int8-static":
@@ -105,12 +105,7 @@ def compress(
             q, report = quantize_int8_dynamic(model)
         for msg in report.messages():
             _log(msg)
-        with torch.no_grad():
-            program = torch.jit.trace(q, (example,), check_trace=False)
-            try:
-                program = torch.jit.freeze(program)
-            except Exception:  # noqa: BLE001, S110  (dynamic-quantized programs do not freeze)
-                pass
+        program = trace_program(q, (example,))
         path = ckpt.save_program(program, out, meta, {**src, "backend": "x86", **report.to_dict(),
                                                         "calib_clips": calib_clips if calib_records else None})
         summary["fallback"] = report.to_dict()["fallback"]

@@ -146,22 +146,30 @@ def quantize_onnx_int8(src: str | os.PathLike, dst: str | os.PathLike, calib_inp
     return dst
 
 
+def trace_program(model: nn.Module, example_inputs) -> torch.jit.ScriptModule:
+    """Trace ``model`` (eval mode) and freeze it when it can be frozen.
+
+    Dynamic-quantized and already-frozen programs cannot be frozen; they are
+    returned traced only, which ``torch.jit.load`` runs just the same."""
+    import warnings
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(model.eval(), _as_tuple(example_inputs), check_trace=False)
+        try:
+            return torch.jit.freeze(traced)
+        except Exception:  # noqa: BLE001  (see the docstring)
+            return traced
+
+
 def export_torchscript(model: nn.Module, example_inputs, path: str | os.PathLike, *, verify: bool = True,
                        atol: float = 1e-4) -> dict:
     """Trace + freeze into a TorchScript file that ``torch.jit.load`` runs without vidlab."""
-    import warnings
 
     inputs = _as_tuple(example_inputs)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        traced = torch.jit.trace(model.eval(), inputs, check_trace=False)
-        try:
-            traced = torch.jit.freeze(traced)
-        except Exception:  # noqa: BLE001, S110  (quantized or already-frozen programs)
-            pass
-        torch.jit.save(traced, str(path))
+    torch.jit.save(trace_program(model, inputs), str(path))
     result = {"path": str(path), "max_abs_diff": None}
     if verify:
         with torch.no_grad():
