@@ -9,7 +9,9 @@ weights, non-trivial BN statistics; no pretrained weights offline) and vidlab's
 Inputs: batch 1, 32 frames (Fast) / 8 (Slow) at 224x224. Latency is the
 median of ``--iters`` timed runs after 2 warm-up runs. GFLOP/s = FLOPs
 counted by ``torch.utils.flop_counter`` / median latency, against the GEMM
-peak measured here with a 4096^3 fp32 matmul on the same threads.
+peak measured here with a 4096^3 fp32 matmul on the same threads. The
+torch.compile rows time the compiled program after its compilation (reported
+as ``compile_s``).
 Cosine similarity of reduced-precision logits to fp32 uses real clips from
 ../shared/data/real (Kinetics and UCF101 files), preprocessed as vidlab does.
 """
@@ -97,7 +99,7 @@ def main() -> None:
         optimize_for_inference,
         quantize_int8_static,
     )
-    from vidlab.compress.fastpath import freeze_for_cpu
+    from vidlab.compress.fastpath import compile_for_cpu, freeze_for_cpu
     from vidlab.convert.registry import get_mapper
     from vidlab.models.checkpoint import load_into
 
@@ -137,6 +139,12 @@ def main() -> None:
     run("vidlab fp32 fast (BN folded, channels_last_3d)", optimize_for_inference(vid, channels_last=True), x)
     run("vidlab fp32 fast (BN folded, contiguous)", optimize_for_inference(vid, channels_last=False), x)
     run("vidlab fp32 TorchScript frozen + optimize_for_inference", freeze_for_cpu(vid, (x,)), x)
+    t0 = time.perf_counter()
+    compiled = compile_for_cpu(vid)
+    compiled(x)
+    res["compile_s"] = time.perf_counter() - t0
+    run("vidlab fp32 torch.compile (inductor, frozen weights)", compiled, x)
+    run("vidlab bf16 torch.compile (inductor, frozen weights)", compile_for_cpu(vid, dtype=torch.bfloat16), x)
     run("vidlab bf16 fast (channels_last_3d)", optimize_for_inference(vid, dtype=torch.bfloat16, channels_last=True), x)
     run("vidlab bf16 fast (contiguous)", optimize_for_inference(vid, dtype=torch.bfloat16, channels_last=False), x)
     log("int8 calibration")

@@ -228,6 +228,29 @@ def test_cli_compress_int8_bench_json_and_reload(tiny_ckpt, tiny_synth, tmp_path
     assert models.load(tmp_path / "bf16").s1.pathway0_stem.conv.weight.dtype == torch.float32
 
 
+def test_cli_classify_and_bench_compiled_path(tiny_ckpt, tiny_synth, capsys):
+    from helpers import run_cli
+
+    video = sorted((tiny_synth / "videos" / "test").rglob("*.mp4"))[0]
+    runs = {}
+    for flag in ("--no-fast", "--compile"):
+        code, out, err = run_cli(["classify", str(video), "--checkpoint", str(tiny_ckpt), "--topk", "3", flag, "--json"],
+                                 capsys)
+        assert code == 0, err
+        runs[flag] = json.loads(out)[0]
+    eager, compiled = runs["--no-fast"], runs["--compile"]
+    assert len(compiled["windows"]) == len(eager["windows"]) >= 2
+    for win_c, win_e in zip([compiled, *compiled["windows"]], [eager, *eager["windows"]]):
+        assert [p["label"] for p in win_c["top"]] == [p["label"] for p in win_e["top"]]
+        for a, b in zip(win_c["top"], win_e["top"]):
+            assert abs(a["score"] - b["score"]) < 1e-4
+    code, out, err = run_cli(["bench", str(tiny_ckpt), "--compile", "--iters", "2", "--batch", "2", "--threads", "1",
+                              "--json", "--quiet"], capsys)
+    assert code == 0, err
+    (row,) = json.loads(out)
+    assert row["path_kind"] == "compile" and row["p50_ms"] > 0 and row["throughput_clips_s"] > 0
+
+
 def test_cli_bad_calibration_set_fails_before_work(tiny_ckpt, tmp_path):
     bad = tmp_path / "calib"
     bad.mkdir()
@@ -271,3 +294,20 @@ def test_fast_paths_compute_the_same_function():
         torch.testing.assert_close(fast(x), ref, atol=1e-4, rtol=1e-4)
     bf = optimize_for_inference(m, dtype=torch.bfloat16)
     assert bf(x).dtype == torch.float32 and _cos(bf(x), ref) > 0.99
+
+
+def test_compiled_fast_path_matches_eager_and_recompiles_for_new_shapes():
+    from vidlab.compress import compile_for_cpu
+
+    m = randomise_(models.build("i3d_r10_tiny", num_classes=10)).eval()
+    m.meta = {"arch": "i3d_r10_tiny"}
+    g = torch.Generator().manual_seed(1)
+    fast = compile_for_cpu(m)
+    assert fast.meta["arch"] == "i3d_r10_tiny"
+    for shape in ((1, 3, 4, 32, 32), (2, 3, 8, 24, 24)):  # a second shape: specialised, recompiled, still right
+        x = torch.randn(*shape, generator=g)
+        with torch.no_grad():
+            ref = m(x)
+        torch.testing.assert_close(fast(x), ref, atol=1e-4, rtol=1e-4)
+    # the source model is left untouched: still has its BatchNorm layers
+    assert m.training is False and any(isinstance(k, torch.nn.BatchNorm3d) for k in m.modules())

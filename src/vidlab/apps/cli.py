@@ -93,6 +93,10 @@ def classify(
     backend: str = typer.Option("pyav", "--backend", help="Decoder: pyav, torchcodec or auto."),
     fast: bool = typer.Option(True, "--fast/--no-fast",
                               help="CPU fast path: BatchNorm folded into convolutions, inference mode, oneDNN."),
+    compile_: bool = typer.Option(False, "--compile",
+                                  help="Compile the model with torch.compile (TorchInductor, frozen weights): the "
+                                       "fastest fp32 path for long videos or many files; the first window pays a "
+                                       "compilation of seconds to a minute."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list, one object per video."),
 ):
     """Classify videos with sliding windows: per-window and whole-video top-k."""
@@ -103,7 +107,11 @@ def classify(
     from vidlab.errors import VidlabError
 
     model = models.load(checkpoint)  # also int8 / pruned checkpoints from `vidlab compress`
-    if fast:
+    if compile_:
+        from vidlab.compress import compile_for_cpu
+
+        model = compile_for_cpu(model)
+    elif fast:
         from vidlab.compress import optimize_for_inference
 
         model = optimize_for_inference(model)

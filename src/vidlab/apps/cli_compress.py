@@ -207,6 +207,8 @@ def bench(
     iters: int = typer.Option(20, "--iters", min=1, help="Timed runs at batch 1."),
     batch: int = typer.Option(8, "--batch", min=1, help="Batch for the throughput figure."),
     fast: bool = typer.Option(True, "--fast/--no-fast", help="CPU fast path (BN folding, channels-last, inference mode)."),
+    compile_: bool = typer.Option(False, "--compile", help="Time the torch.compile path (TorchInductor, frozen "
+                                  "weights) for fp32/bf16 checkpoints; compilation happens in the warm-up runs."),
     eval_data: Path | None = typer.Option(None, "--eval", help="Labelled video list: also report top-1."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list, one object per checkpoint, in order."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
@@ -220,7 +222,7 @@ def bench(
     from vidlab.compress import ckpt
     from vidlab.compress.bench import benchmark
     from vidlab.compress.data import evaluate_top1, resolve_videos
-    from vidlab.compress.fastpath import optimize_for_inference
+    from vidlab.compress.fastpath import compile_for_cpu, optimize_for_inference
     from vidlab.models import read_meta
 
     warnings.filterwarnings("ignore")
@@ -233,10 +235,16 @@ def bench(
         model = ckpt.load_compressed(path)
         method = (meta.get("compression") or {}).get("method") or "fp32"
         dtype = ckpt.DTYPES.get(method)
-        runner = optimize_for_inference(model.float() if dtype else model, dtype=dtype) if fast else model
+        if compile_:
+            runner = compile_for_cpu(model.float() if dtype else model, dtype=dtype)
+        elif fast:
+            runner = optimize_for_inference(model.float() if dtype else model, dtype=dtype)
+        else:
+            runner = model
         x = _example(meta, 1, thw)
         res = benchmark(runner, (x,), threads=threads, iters=iters, batch_inputs=(_example(meta, batch, thw),))
         row = {"path": str(path), "method": method, "arch": meta.get("arch"),
+               "path_kind": "compile" if compile_ else ("fast" if fast else "eager"),
                "size_mb": ckpt.weights_file(path, meta).stat().st_size / 2**20, **res}
         if records:
             bar = _bar(len(records), f"eval {Path(path).name}", quiet)

@@ -4,7 +4,9 @@ Generic functions (they take a plain module and example inputs):
 
 - :func:`fold_bn` - merge eval-mode BatchNorm into the preceding convolutions.
 - :func:`optimize_for_inference` - CPU fast path (BN folded, channels-last,
-  inference mode, oneDNN; optional bf16 compute).
+  inference mode, oneDNN; optional bf16 compute); :func:`freeze_for_cpu`
+  (frozen TorchScript) and :func:`compile_for_cpu` (TorchInductor, frozen
+  weights: the fastest fp32 path, after a compilation on the first call).
 - :func:`quantize_int8_static`, :func:`quantize_int8_dynamic`, :func:`to_dtype`.
 - :func:`prune_channels` - structured channel pruning (torch-pruning).
 - :func:`export_onnx` (ONNX Runtime-verified), :func:`quantize_onnx_int8`,
@@ -26,6 +28,7 @@ from vidlab.compress.export import (
 )
 from vidlab.compress.fastpath import (
     FastInference,
+    compile_for_cpu,
     freeze_for_cpu,
     optimize_for_inference,
 )
@@ -50,6 +53,7 @@ __all__ = [
     "FastInference",
     "QuantReport",
     "benchmark",
+    "compile_for_cpu",
     "count_flops",
     "export",
     "export_executorch",
