@@ -73,7 +73,7 @@ def _bench_size(size, args, model, mobile, tmp, onnx_path, sess) -> dict:
     from vidlab.cartoon.generator import preprocess
 
     h, w = map(int, size.split("x"))
-    imgs = photos(h, w, 3)
+    imgs = photos(h, w, 5)
     x = preprocess(imgs[0])
     calib = [preprocess(i) for i in imgs[1:]]
     reps, warm = (args.reps, 1) if h * w <= 512 * 512 else (max(1, args.reps // 2), 1)
@@ -91,6 +91,18 @@ def _bench_size(size, args, model, mobile, tmp, onnx_path, sess) -> dict:
         add("fp32 eager (port layers)", lambda: model(x), (tmp / "g.pth").stat().st_size, ref)
         if not args.skip_static:
             add("fp32 eager (mobile form)", lambda: mobile(x), (tmp / "g.pth").stat().st_size, mobile(x))
+    from vidlab.cartoon.deploy import load_int8, quantize_int8_x86, save_int8
+    from vidlab.compress.fastpath import compile_for_cpu
+
+    compiled = compile_for_cpu(model)
+    add("fp32 torch.compile (Inductor)", lambda: compiled(x), (tmp / "g.pth").stat().st_size, compiled(x),
+        "compile_for_cpu: frozen weights, oneDNN convolutions")
+    x86 = save_int8(quantize_int8_x86(model, calib), x, tmp / f"x86_{size}.pt2", {})
+    x86_prog, _ = load_int8(x86)
+    with torch.inference_mode():
+        add("int8 x86 (Inductor, .pt2)", lambda: x86_prog(x), x86.stat().st_size, x86_prog(x),
+            "vidlab compress --method int8-static: X86InductorQuantizer, static activations calibrated on "
+            "4 other photos, conv02_2 computed fp32, all weights stored int8")
     xn = x.numpy()
     add("ONNX Runtime fp32", lambda: sess.run(None, {"input": xn}), onnx_path.stat().st_size,
         torch.from_numpy(sess.run(None, {"input": xn})[0]))

@@ -16,6 +16,7 @@ from vidlab.cartoon.video import (
     cartoonize_video,
     scene_cut,
 )
+from vidlab.io import write_video
 
 
 def _moving_frames(n: int, h: int, w: int, photo, noise: float = 6.0) -> list[np.ndarray]:
@@ -144,6 +145,18 @@ def test_video_keeps_frames_fps_size_and_audio(tmp_path, gen, photo):
 
     assert np.abs(luma(decoded[3]) - luma(ref)).mean() < 3
     assert np.abs(luma(decoded[2]) - luma(ref)).mean() > 4
+
+
+def test_odd_sized_video_keeps_its_size(tmp_path, photo):
+    from vidlab.io import VideoReader
+
+    frames = _moving_frames(4, 33, 47, photo)
+    src = tmp_path / "odd.mp4"
+    write_video(src, frames, 10.0, odd_size="keep")
+    res = cartoonize_video(src, tmp_path / "odd_classic.mp4")
+    assert res["frames"] == 4
+    with VideoReader(tmp_path / "odd_classic.mp4") as r:
+        assert (r.info.height, r.info.width) == (33, 47)
 
 
 def test_classic_video_without_audio(tmp_path, photo):

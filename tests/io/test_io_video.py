@@ -185,6 +185,23 @@ def test_writer_round_trip_odd_size_all_intra(tmp_path, make_frames):
     assert np.abs(back.astype(np.int16) - frames.astype(np.int16)).mean() < 4.0
 
 
+def test_writer_keeps_odd_size_with_444_chroma(tmp_path, make_frames):
+    frames = make_frames(6, 33, 47)
+    out = write_video(tmp_path / "odd444.mp4", frames, fps=30, odd_size="keep")
+    with VideoReader(out) as r:
+        assert (r.info.width, r.info.height, r.info.num_frames) == (47, 33, 6)  # exact size
+        back = r.read_all()
+    assert back.shape == frames.shape
+    assert np.abs(back.astype(np.int16) - frames.astype(np.int16)).mean() < 4.0
+    even = write_video(tmp_path / "even.mp4", make_frames(2, 32, 48), fps=30, odd_size="keep")
+    import av
+
+    with av.open(str(even)) as c:  # even sizes keep the widely playable 4:2:0
+        assert c.streams.video[0].codec_context.pix_fmt == "yuv420p"
+    with pytest.raises(ValueError, match="odd_size"):
+        write_video(tmp_path / "x.mp4", frames, fps=30, odd_size="crop")
+
+
 # --- truncation and the clamp rule -------------------------------------------------------
 def _packet_sizes(path):
     import av

@@ -149,17 +149,13 @@ def register_export(app: typer.Typer) -> None:
         int8: bool = typer.Option(False, "--int8", help=".pte only: PT2E int8 (dynamic activations)."),
         as_json: bool = typer.Option(False, "--json"),
     ):
-        """Export the CartoonGAN generator (mobile form) to ONNX or an ExecuTorch XNNPACK .pte."""
-        import torch
+        """Export the CartoonGAN generator (mobile form) to ONNX or an ExecuTorch XNNPACK .pte.
 
+        A shortcut that finds the weights by style (or uses the fixture's); `vidlab export
+        WEIGHTS.pth --format onnx|executorch|torchscript` does the same from a weights file.
+        """
         from vidlab.apps.cli import _print_json
-        from vidlab.cartoon.export import (
-            executorch_method,
-            export_executorch,
-            export_onnx,
-            psnr,
-            quantize_int8,
-        )
+        from vidlab.cartoon.deploy import export_generator
         from vidlab.cartoon.generator import CartoonGenerator, fixture_state_dict
         from vidlab.cartoon.weights import load_generator
         from vidlab.errors import VidlabError
@@ -168,32 +164,22 @@ def register_export(app: typer.Typer) -> None:
             h, w = (int(v) for v in size.lower().split("x"))
         except ValueError:
             raise VidlabError(f"--size must be HxW, got {size!r}") from None
-        if out.suffix not in (".onnx", ".pte"):
+        fmt = {".onnx": "onnx", ".pte": "executorch"}.get(out.suffix)
+        if fmt is None:
             raise VidlabError(f"{out}: the output must end in .onnx or .pte")
+        if int8 and fmt != "executorch":
+            raise VidlabError("--int8 applies to .pte outputs (use `vidlab export --format onnx --int8` for ONNX)")
         if fixture_weights:
             model = CartoonGenerator()
             model.load_state_dict(fixture_state_dict())
             model.eval()
         else:
             model = load_generator(style, weights)
-        x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)) * 2 - 1
-        with torch.inference_mode():
-            ref = model(x)
-        if out.suffix == ".onnx":
-            from vidlab.cartoon.export import onnx_session
-
-            export_onnx(model, out)
-            y = torch.from_numpy(onnx_session(out).run(None, {"input": x.numpy()})[0])
-        else:
-            m = quantize_int8(model, [x]) if int8 else model
-            export_executorch(m, out, x)
-            y = executorch_method(out).execute([x])[0]
-        rec = {"output": str(out), "bytes": out.stat().st_size, "max_abs_vs_eager": (y - ref).abs().max().item(),
-               "psnr_vs_eager": psnr(y, ref)}
+        rec = export_generator(model, out, fmt, (h, w), int8=int8)
         if as_json:
             _print_json(rec)
         else:
-            print(f"wrote {out} ({rec['bytes'] / 1e6:.1f} MB); vs eager: max abs {rec['max_abs_vs_eager']:.2e}, "
+            print(f"wrote {out} ({rec['size_mb']:.1f} MB); vs eager: max abs {rec['max_abs_diff']:.2e}, "
                   f"PSNR {rec['psnr_vs_eager']:.1f} dB")
 
 

@@ -2,8 +2,8 @@
 
 Frames are decoded with :class:`vidlab.io.VideoReader`, resized by the ``load_size`` rule, run
 through the generator in batches of ``batch`` frames, resized back to the input size and encoded
-with :func:`vidlab.io.write_video` (H.264, the input's frame rate; odd sizes gain one edge pixel
-because yuv420p needs even sides). The input's first audio stream is copied (re-encoded to AAC
+with :func:`vidlab.io.write_video` (H.264, the input's frame rate, the input's exact size: yuv420p
+for even sides, 4:4:4 chroma for odd ones, which yuv420p cannot hold). The input's first audio stream is copied (re-encoded to AAC
 when the codec does not fit an mp4).
 
 Temporal stability (``temporal=True``). Instance norm makes every frame's colours depend on that
@@ -272,7 +272,7 @@ def cartoonize_video(src: os.PathLike | str, dst: os.PathLike | str, style: str 
                 yield o
 
         video_only = dst.with_name(f".{dst.stem}.video{dst.suffix}") if info.has_audio else dst
-        write_video(video_only, outputs(), fps)
+        write_video(video_only, outputs(), fps, odd_size="keep")
     audio = False
     if info.has_audio:
         try:
