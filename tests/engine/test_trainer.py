@@ -72,3 +72,21 @@ def test_fp16_on_cpu_is_a_config_error(tiny_synth, tmp_path):
 
     with pytest.raises(ConfigError, match="bf16 on CPU"):
         Trainer(_cfg(tiny_synth, tmp_path / "fp16", epochs=1, amp="fp16", device="cpu"))
+
+
+def test_memory_cache_with_workers_and_multigrid_trains_exactly_as_without(tiny_synth, tmp_path):
+    def run(name, **data):
+        cfg = _cfg(tiny_synth, tmp_path / name, epochs=2, tensorboard=False, bn_batch=2)
+        cfg.data.batch_size = 2  # x8 in the first phase: 16 of the 20 clips
+        cfg.solver.schedule, cfg.solver.steps = "steps", [1]
+        cfg.multigrid.long_cycle = True
+        for k, v in data.items():
+            setattr(cfg.data, k, v)
+        t = Trainer(cfg, log=lambda m: None)
+        return t, t.fit()
+
+    plain, hist_plain = run("plain")
+    cached, hist_cached = run("cached", cache="memory", num_workers=2)
+    assert [h["train_loss"] for h in hist_plain] == [h["train_loss"] for h in hist_cached]
+    for (k, a), (_, b) in zip(plain.model.state_dict().items(), cached.model.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=k)

@@ -27,6 +27,8 @@ def _grouped_forward(self: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> 
     group = getattr(self, "bn_group", None)
     if not self.training or group is None or x.shape[0] <= group:
         return self._plain_forward(x)
+    if x.shape[0] % group == 0:
+        return _grouped_by_channels(self, x, x.shape[0] // group, group)
     dims = [0] + list(range(2, x.ndim))
     outs, means, variances = [], [], []
     for chunk in x.split(group):
@@ -42,6 +44,36 @@ def _grouped_forward(self: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> 
             self.running_mean.mul_(1 - m).add_(torch.stack(means).mean(0), alpha=m)
             self.running_var.mul_(1 - m).add_(torch.stack(variances).mean(0), alpha=m)
     return torch.cat(outs)
+
+
+def _grouped_by_channels(self: nn.modules.batchnorm._BatchNorm, x: torch.Tensor, groups: int,
+                         group: int) -> torch.Tensor:
+    """The same statistics as one ``batch_norm`` per group of consecutive clips, in one call.
+
+    As PySlowFast's sub-batch BN does, the groups become channels: ``(G*g, C, ...)``
+    is laid out as ``(g, G*C, ...)`` with channel ``k*C + c`` holding channel ``c``
+    of group ``k``, so a single ``batch_norm`` over ``G*C`` channels normalises each
+    group by its own mean and variance (one pass instead of a loop of ``G`` calls
+    plus two reductions each). The running statistics get the mean over the groups
+    of each group's mean and unbiased variance, as the loop gives.
+    """
+    c, rest = x.shape[1], x.shape[2:]
+    xs = x.reshape(groups, group, c, *rest).transpose(0, 1).reshape(group, groups * c, *rest)
+    weight = self.weight.repeat(groups) if self.weight is not None else None
+    bias = self.bias.repeat(groups) if self.bias is not None else None
+    if self.track_running_stats:
+        # momentum 1: the temporary buffers receive exactly each group's mean and unbiased variance
+        mean = self.running_mean.new_zeros(groups * c)
+        var = self.running_var.new_ones(groups * c)
+        y = F.batch_norm(xs, mean, var, weight, bias, True, 1.0, self.eps)
+        with torch.no_grad():
+            self.num_batches_tracked += 1
+            m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+            self.running_mean.mul_(1 - m).add_(mean.view(groups, c).mean(0), alpha=m)
+            self.running_var.mul_(1 - m).add_(var.view(groups, c).mean(0), alpha=m)
+    else:
+        y = F.batch_norm(xs, None, None, weight, bias, True, 0.0, self.eps)
+    return y.reshape(group, groups, c, *rest).transpose(0, 1).reshape(x.shape)
 
 
 class _GroupedBN:

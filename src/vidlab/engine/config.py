@@ -58,6 +58,10 @@ class DataCfg:
     batch_size: int = 8
     num_workers: int = 0
     backend: str = "pyav"
+    # memory: decode each training video once and keep its frames (uint8) in RAM, up to
+    # cache_mb per process; videos past the budget are decoded from the file each time
+    cache: str | None = None  # None | memory
+    cache_mb: float = 2048.0
     # two-stream / TSN inputs (vidlab.data.datasets.flow_clips): None = clips of num_frames x sampling_rate
     modality: str | None = None  # rgb | flow | rgb_diff | rgb+flow
     num_segments: int = 3  # TSN segments (1 for a single snippet)
@@ -213,6 +217,12 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"train.amp must be auto, off, bf16 or fp16, got {cfg.train.amp!r}")
     if cfg.data.modality not in (None, "rgb", "flow", "rgb_diff", "rgb+flow"):
         raise ConfigError(f"data.modality must be rgb, flow, rgb_diff or rgb+flow, got {cfg.data.modality!r}")
+    if cfg.data.cache not in (None, "none", "memory"):
+        raise ConfigError(f"data.cache must be memory or none, got {cfg.data.cache!r}")
+    if cfg.data.cache == "memory" and cfg.data.cache_mb <= 0:
+        raise ConfigError("data.cache_mb must be > 0")
+    if cfg.data.cache == "memory" and cfg.data.modality:
+        raise ConfigError("data.cache: memory caches clip datasets; snippet inputs (data.modality) read their own caches")
     if cfg.data.test_crops not in (1, 3):
         raise ConfigError(f"data.test_crops must be 1 or 3, got {cfg.data.test_crops}")
     if len(cfg.data.train_scale) != 2:

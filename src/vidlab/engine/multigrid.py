@@ -13,7 +13,9 @@ PySlowFast's schedule:
 * a **fine-tuning phase** on the full shape replaces the last stage, as long
   as it needs to save as many iterations as the rest; the learning rate stays
   at the previous stage's value for its first half, then drops;
-* everything is stretched to ``max_epoch * epoch_factor`` epochs;
+* everything is stretched to ``max_epoch * epoch_factor`` epochs, and each
+  phase ends on a whole epoch (PySlowFast rounds the cumulative ends; here,
+  in addition, every phase keeps at least one epoch, see :func:`phase_ends`);
 * **short cycle**: inside a phase, iterations cycle over crops
   ``S_default * short_factor`` (with the batch grown accordingly) and the
   phase's own crop;
@@ -70,11 +72,33 @@ def long_cycle_schedule(*, steps: list[float], max_epoch: float, num_frames: int
     phases.append((len(bounds) - 1, all_shapes[-1][-1], final_epochs))
 
     stretch = max_epoch * epoch_factor / sum(p[2] for p in phases)
-    out, done = [], 0.0
-    for stage, (bf, t, s), epochs in phases:
+    cumulative, done = [], 0.0
+    for *_, epochs in phases:
         done += epochs * stretch
-        out.append(Phase(stage, bf, t, int(round(s)), int(round(done))))
-    return out
+        cumulative.append(done)
+    return [Phase(stage, bf, t, int(round(s)), end)
+            for (stage, (bf, t, s), _), end in zip(phases, phase_ends(cumulative))]
+
+
+def phase_ends(cumulative: list[float]) -> list[int]:
+    """Whole-epoch ends of phases whose exact (cumulative) ends are ``cumulative``.
+
+    PySlowFast rounds each cumulative end. On a short schedule (tens of epochs
+    for a dozen phases) two ends can round to the same epoch, and that phase
+    -- a shape of the cycle, or a whole learning-rate value -- silently never
+    runs. The ends here are the rounded ones, moved the least needed so that
+    every phase keeps at least one epoch; the total stays
+    ``round(cumulative[-1])`` (or the number of phases, if that is larger).
+    On long schedules nothing moves and the ends are PySlowFast's.
+    """
+    n = len(cumulative)
+    ends = [int(round(c)) for c in cumulative]
+    for k in range(n - 1):  # strictly increasing from epoch 0
+        ends[k] = max(ends[k], (ends[k - 1] if k else 0) + 1)
+    ends[-1] = max(int(round(cumulative[-1])), n)
+    for k in range(n - 2, -1, -1):  # and room left for the phases after
+        ends[k] = min(ends[k], ends[k + 1] - 1)
+    return ends
 
 
 class MultigridPlan:
@@ -91,9 +115,11 @@ class MultigridPlan:
             epoch_factor=epoch_factor,
         )
         ends = [p.end_epoch for p in self.phases]
-        # LR stage boundaries: the phase ends, with the fine-tuning phase split in half
+        # LR stage boundaries: the phase ends, with the fine-tuning phase split in half. PySlowFast
+        # floors the half (``//``), which leaves a one-epoch fine-tuning phase no first half at all;
+        # the learning rate is looked up at fractional epochs, so the half is exact here.
         self.lr_steps = [0] + ends
-        self.lr_steps[-1] = (self.lr_steps[-2] + self.lr_steps[-1]) // 2
+        self.lr_steps[-1] = (self.lr_steps[-2] + self.lr_steps[-1]) / 2
         lrs = [gamma**p.stage * p.batch_factor for p in self.phases]
         self.lr_multipliers = lrs[:-1] + [lrs[-2], lrs[-1]]
         self.max_epoch = ends[-1]

@@ -296,6 +296,20 @@ class Trainer:
         except DataError as e:
             raise ConfigError(str(e)) from None
 
+    def _fill_frame_cache(self, ds) -> None:
+        """``data.cache: memory`` with loader workers: decode the training videos into the cache in
+        this process before any worker starts, so every epoch's (forked) workers share it instead
+        of each filling a cache of its own that dies with it at the epoch's end. Without workers
+        the cache fills itself during the first epoch."""
+        inner = getattr(ds, "dataset", ds)  # RobustDataset wraps the VideoListDataset
+        cache = getattr(inner, "frame_cache", None)
+        if cache is None or self.cfg.data.num_workers <= 0:
+            return
+        t0 = time.time()
+        n = inner.fill_cache()
+        self.log(f"data.cache: {n} of {len({r.path for r in inner.records})} training videos in RAM "
+                 f"({cache.used / 2**20:.0f} MiB of {cache.max_bytes / 2**20:.0f}), {time.time() - t0:.1f}s")
+
     def _train_loader(self, ds, epoch: int, start_batch: int) -> DataLoader:
         shapes = None
         if self.multigrid is not None:
@@ -444,6 +458,7 @@ class Trainer:
             for line in self.multigrid.describe():
                 self.log("multigrid: " + line)
         train_ds = self.dataset("train")
+        self._fill_frame_cache(train_ds)
         val_ds = self.dataset("val") if self.has_split("val") else None
         if cfg.train.tensorboard and self.dist.is_main:
             self._tb = _summary_writer(self.out_dir / "tb", self.log)

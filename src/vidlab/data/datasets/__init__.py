@@ -8,6 +8,7 @@ keeps training alive through bad videos.
 """
 
 from vidlab.data.datasets.video_list import (
+    FrameCache,
     TooShortError,
     VideoListDataset,
     VideoRecord,
@@ -27,6 +28,7 @@ from vidlab.data.datasets.robust import BadDataError, RobustDataset  # noqa: E40
 __all__ = [
     "BadDataError",
     "DatasetIndex",
+    "FrameCache",
     "RobustDataset",
     "TooShortError",
     "VideoListDataset",

@@ -462,10 +462,13 @@ def make_dataset(data_cfg, split: str, *, num_classes: int, num_frames: int, sam
     """The dataset ``Trainer.dataset(split)`` needs, for any ``data.format``.
 
     ``data_cfg`` is the engine's ``DataCfg`` (read with ``getattr``, so the
-    optional keys ``annotations``, ``split``, ``min_frames`` and
-    ``robust`` may be absent). A video, or a record's segment, with fewer
-    than ``data.min_frames`` frames (default: ``num_frames``, the clip's
-    length) counts as too short. ``video_list``: ``data.{split}`` is the list
+    optional keys ``annotations``, ``split``, ``min_frames``, ``robust``,
+    ``cache`` and ``cache_mb`` may be absent). ``data.cache: memory`` gives
+    the training split a :class:`~vidlab.data.datasets.video_list.FrameCache`
+    of ``data.cache_mb`` MiB (each video decoded once, its frames kept in
+    RAM). A video, or a record's segment, with fewer than
+    ``data.min_frames`` frames (default: ``num_frames``, the clip's length)
+    counts as too short. ``video_list``: ``data.{split}`` is the list
     (exactly the engine's old behaviour, plus robustness). Other formats: the
     annotation file/folder is ``data.annotations`` or else ``data.{split}``,
     the fold ``data.split`` (default 1), the videos under ``data.root``.
@@ -490,6 +493,8 @@ def make_dataset(data_cfg, split: str, *, num_classes: int, num_frames: int, sam
     kwargs = dict(mode="train" if train else "test", num_frames=num_frames, sampling_rate=sampling_rate, transform=tf,
                   target_fps=d.target_fps, num_views=1 if split == "val" else d.test_views, seed=seed,
                   backend=getattr(d, "backend", "pyav"), min_frames=_min_frames(d, num_frames))
+    if train and getattr(d, "cache", None) == "memory":
+        kwargs["cache_bytes"] = int(float(getattr(d, "cache_mb", 2048.0)) * 2**20)
     if get_format(fmt).name == "video_list":
         path = getattr(d, split, None)
         if not path:

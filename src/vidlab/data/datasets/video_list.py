@@ -54,6 +54,82 @@ class TooShortError(VideoDecodeError):
     """A video (or the segment of it that a record names) has fewer frames than a clip needs."""
 
 
+class _CachedVideo:
+    """A decoded video held in RAM, with the part of :class:`~vidlab.io.VideoReader`'s API a dataset uses."""
+
+    def __init__(self, info, frames: np.ndarray):
+        self.info = info
+        self.frames = frames  # (N, H, W, 3) uint8, N = info.num_frames
+
+    def get_frames(self, indices) -> np.ndarray:
+        return self.frames[np.asarray(indices, dtype=np.int64)]  # fancy indexing: a copy, the cache stays intact
+
+    def __enter__(self) -> "_CachedVideo":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+class FrameCache:
+    """Decode each video once and keep its frames (``uint8`` RGB) in RAM, up to ``max_bytes``.
+
+    :meth:`open` returns what :class:`~vidlab.io.VideoReader` would (a context
+    manager with ``info`` and ``get_frames``). The first time a video is
+    opened, all ``info.num_frames`` frames are decoded with the reader's own
+    ``get_frames`` (so frame ``i`` is exactly the frame a per-clip decode gives
+    for index ``i``) and stored if they fit in what is left of the budget;
+    later opens serve slices of that array without touching the file. A video
+    that does not fit, or whose full decode fails (a truncated or corrupt
+    file: the per-clip decode then decides, as without a cache), is read from
+    the file every time.
+
+    The cache lives in the process that reads: with DataLoader workers each
+    worker has its own, unless the main process filled it before the workers
+    started (:meth:`VideoListDataset.fill_cache`; with the ``fork`` start
+    method the workers then share those pages copy-on-write).
+    """
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = int(max_bytes)
+        self.used = 0
+        self.videos: dict[str, _CachedVideo] = {}
+        self._uncached: set[str] = set()  # too big for what was left, or not fully decodable
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def __contains__(self, path: str) -> bool:
+        return str(path) in self.videos
+
+    def open(self, path: str, *, backend: str = "pyav", threads: int = 1):
+        from vidlab.io import VideoReader
+
+        path = str(path)
+        hit = self.videos.get(path)
+        if hit is not None:
+            return hit
+        reader = VideoReader(path, backend=backend, threads=threads)
+        if path in self._uncached:
+            return reader
+        info = reader.info
+        size = info.num_frames * info.height * info.width * 3
+        if info.num_frames < 1 or self.used + size > self.max_bytes:
+            self._uncached.add(path)
+            return reader
+        try:
+            frames = reader.get_frames(np.arange(info.num_frames))
+        except (VideoDecodeError, IndexError):
+            # a fresh reader for the clip: the failed full decode may have changed this one's mode
+            reader.close()
+            self._uncached.add(path)
+            return VideoReader(path, backend=backend, threads=threads)
+        reader.close()
+        self.used += frames.nbytes
+        self.videos[path] = _CachedVideo(info, frames)
+        return self.videos[path]
+
+
 def read_video_list(list_file: str | os.PathLike, root: str | os.PathLike | None = None) -> list[VideoRecord]:
     """Parse a ``path label`` list; errors name the file and line."""
     list_file = Path(list_file)
@@ -99,6 +175,12 @@ class VideoListDataset(Dataset):
     ``multi_label=True`` (with ``num_classes``) makes the label a float
     multi-hot vector; in training, a record with ``intervals`` gets the
     classes whose intervals contain one of the clip's frames.
+
+    ``cache_bytes``: keep decoded videos in RAM up to this many bytes
+    (:class:`FrameCache`; ``data.cache: memory``): each video is decoded once
+    and later items are cut from its frames, identical to decoding them from
+    the file. Copies of the dataset (``copy.copy``, as multigrid's reshaped
+    variants are) share one cache.
     """
 
     def __init__(
@@ -118,6 +200,7 @@ class VideoListDataset(Dataset):
         min_frames: int = 1,
         multi_label: bool = False,
         num_classes: int | None = None,
+        cache_bytes: int | None = None,
     ):
         if mode not in ("train", "test"):
             raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
@@ -137,6 +220,7 @@ class VideoListDataset(Dataset):
         if multi_label and not num_classes:
             raise ValueError("multi_label=True needs num_classes")
         self.epoch = 0
+        self.frame_cache = FrameCache(cache_bytes) if cache_bytes else None
 
     def __len__(self) -> int:
         return len(self.records)
@@ -166,11 +250,30 @@ class VideoListDataset(Dataset):
             raise TooShortError(rec.path, f"too short: {what}, need at least {self.min_frames}")
         return lo, hi
 
-    def __getitem__(self, index: int):
+    def _open(self, path: str):
+        if self.frame_cache is not None:
+            return self.frame_cache.open(path, backend=self.backend, threads=self.threads)
         from vidlab.io import VideoReader
 
+        return VideoReader(path, backend=self.backend, threads=self.threads)
+
+    def fill_cache(self) -> int:
+        """Decode every video into the frame cache now (until its budget is spent); the number cached.
+
+        Unreadable videos are skipped here: reading the item reports them as usual."""
+        if self.frame_cache is None:
+            return 0
+        for path in dict.fromkeys(r.path for r in self.records):
+            try:
+                with self._open(path):
+                    pass
+            except (VideoDecodeError, OSError):
+                pass
+        return len(self.frame_cache)
+
+    def __getitem__(self, index: int):
         rec = self.records[index]
-        with VideoReader(rec.path, backend=self.backend, threads=self.threads) as reader:
+        with self._open(rec.path) as reader:
             info = reader.info
             fps = info.fps if self.target_fps else None
             lo, hi = self.window(rec, info.num_frames, info.fps)

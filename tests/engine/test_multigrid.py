@@ -1,0 +1,82 @@
+"""Multigrid schedule: PySlowFast's phases, with no phase lost to rounding on short schedules."""
+
+import pytest
+
+from vidlab.engine.multigrid import MultigridPlan, phase_ends
+
+LONG = [[0.25, 0.5**0.5], [0.5, 0.5**0.5], [0.5, 1.0], [1.0, 1.0]]
+
+
+def _plan(epochs, steps, factor=1.5):
+    return MultigridPlan(steps=steps, max_epoch=epochs, gamma=0.1, num_frames=8, crop_size=56, sampling_rate=4,
+                         batch_size=8, long_factors=LONG, short_cycle=False, short_factors=[0.5, 0.5**0.5],
+                         epoch_factor=factor)
+
+
+@pytest.mark.parametrize("epochs,steps,factor", [(18, [12, 16], 1.5), (18, [12, 16], 1.25), (18, [12, 16], 1.0),
+                                                 (6, [4, 5], 1.5), (10, [6, 8], 1.0), (3, [2], 1.0)])
+def test_every_phase_runs_at_least_one_epoch(epochs, steps, factor):
+    plan = _plan(epochs, steps, factor)
+    ends = [p.end_epoch for p in plan.phases]
+    starts = [0] + ends[:-1]
+    assert all(e - s >= 1 for s, e in zip(starts, ends)), ends
+    assert plan.max_epoch == max(round(epochs * factor), len(plan.phases))
+    # every shape of every stage and the fine-tuning phase is visited by some epoch
+    seen = {(plan.phase(e).stage, plan.phase(e).batch_factor) for e in range(plan.max_epoch)}
+    assert seen == {(p.stage, p.batch_factor) for p in plan.phases}
+
+
+def test_the_18_epoch_schedule_that_used_to_drop_a_phase():
+    # plain rounding of the cumulative ends gives [10, 16, 18, 20, 23, 25, 26, 26, 27]: stage 1's
+    # full-shape phase had no epoch and the fine-tuning phase no first half
+    plan = _plan(18, [12, 16], 1.5)
+    assert [p.end_epoch for p in plan.phases] == [10, 16, 18, 20, 23, 24, 25, 26, 27]
+    assert [p.batch_factor for p in plan.phases] == [8, 4, 2, 1, 8, 4, 2, 1, 1]
+    assert plan.phase(25.5).batch_factor == 1 and plan.phase(25.5).stage == 1
+    # fine-tuning phase [26, 27): its first half at stage 1's rate, then the last drop
+    assert plan.lr_multiplier(26.25) == pytest.approx(0.1)
+    assert plan.lr_multiplier(26.75) == pytest.approx(0.01)
+
+
+def test_long_schedules_keep_pyslowfast_rounding():
+    cumulative = [55.7, 84.2, 98.4, 105.3, 123.9, 133.5, 138.4, 140.9, 150.0]
+    assert phase_ends(cumulative) == [round(c) for c in cumulative]
+    assert phase_ends([0.2, 0.4, 3.0]) == [1, 2, 3]
+    assert phase_ends([0.3, 0.6]) == [1, 2]  # more phases than epochs: one epoch each
+
+
+@pytest.mark.parametrize("batch,group", [(16, 4), (64, 8), (10, 4)])
+def test_fixed_bn_groups_normalise_each_group_by_its_own_statistics(batch, group):
+    import torch
+    from torch import nn
+
+    from vidlab.engine.bn import set_bn_group
+
+    torch.manual_seed(0)
+    bn = nn.BatchNorm3d(6)
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-0.5, 0.5)
+    ref = nn.BatchNorm3d(6).train()
+    ref.load_state_dict(bn.state_dict())
+    set_bn_group(bn, group)
+    x = (torch.randn(batch, 6, 2, 5, 5) * torch.linspace(0.5, 3, batch).view(-1, 1, 1, 1, 1)).requires_grad_()
+    y = bn.train()(x)
+    # reference: every group of consecutive clips through a plain BN on its own
+    xr = x.detach().clone().requires_grad_()
+    outs, means, variances = [], [], []
+    for chunk in xr.split(group):
+        outs.append(torch.nn.functional.batch_norm(chunk, None, None, ref.weight, ref.bias, True, 0.0, ref.eps))
+        means.append(chunk.detach().mean((0, 2, 3, 4)))
+        variances.append(chunk.detach().var((0, 2, 3, 4), unbiased=True))
+    yr = torch.cat(outs)
+    torch.testing.assert_close(y, yr, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(y)
+    y.backward(g)
+    yr.backward(g)
+    torch.testing.assert_close(x.grad, xr.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(bn.weight.grad, ref.weight.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(bn.bias.grad, ref.bias.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(bn.running_mean, 0.9 * torch.zeros(6) + 0.1 * torch.stack(means).mean(0))
+    torch.testing.assert_close(bn.running_var, 0.9 * torch.ones(6) + 0.1 * torch.stack(variances).mean(0))
+    assert int(bn.num_batches_tracked) == 1
