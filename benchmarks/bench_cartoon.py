@@ -73,7 +73,7 @@ def _bench_size(size, args, model, mobile, tmp, onnx_path, sess) -> dict:
     from vidlab.cartoon.generator import preprocess
 
     h, w = map(int, size.split("x"))
-    imgs = photos(h, w, 5)
+    imgs = photos(h, w, 9)  # the timed photo + 8 calibration photos
     x = preprocess(imgs[0])
     calib = [preprocess(i) for i in imgs[1:]]
     reps, warm = (args.reps, 1) if h * w <= 512 * 512 else (max(1, args.reps // 2), 1)
@@ -102,7 +102,7 @@ def _bench_size(size, args, model, mobile, tmp, onnx_path, sess) -> dict:
     with torch.inference_mode():
         add("int8 x86 (Inductor, .pt2)", lambda: x86_prog(x), x86.stat().st_size, x86_prog(x),
             "vidlab compress --method int8-static: X86InductorQuantizer, static activations calibrated on "
-            "4 other photos, conv02_2 computed fp32, all weights stored int8")
+            "8 other photos, conv02_2 computed fp32, all weights stored int8")
     xn = x.numpy()
     add("ONNX Runtime fp32", lambda: sess.run(None, {"input": xn}), onnx_path.stat().st_size,
         torch.from_numpy(sess.run(None, {"input": xn})[0]))
@@ -124,7 +124,7 @@ def _bench_size(size, args, model, mobile, tmp, onnx_path, sess) -> dict:
         spte = export_executorch(qs, tmp / f"s_{size}.pte", x)
         smeth = executorch_method(spte)
         add("ExecuTorch XNNPACK int8 (static)", lambda: smeth.execute([x]), spte.stat().st_size,
-            smeth.execute([x])[0], "static activation scales (all ops), calibrated on 2 other photos")
+            smeth.execute([x])[0], "static activation scales (all ops), calibrated on 8 other photos")
     base = rows["fp32 eager (port layers)"]
     for r in rows.values():
         r["latency_ratio"] = r["latency_s"] / base["latency_s"]
