@@ -135,8 +135,10 @@ def resize_to_state(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Modu
             mod.out_features, mod.in_features = w.shape
         elif isinstance(mod, nn.modules.batchnorm._NormBase):
             mod.num_features = w.shape[0]
-        elif isinstance(mod, (nn.LayerNorm, nn.GroupNorm)):
-            pass
+        elif isinstance(mod, nn.LayerNorm):
+            mod.normalized_shape = tuple(w.shape)
+        elif isinstance(mod, nn.GroupNorm):
+            mod.num_channels = w.shape[0]
         else:
             raise CheckpointError(f"pruned checkpoint: cannot resize layer {name} ({type(mod).__name__})")
         for pname, p in list(mod.named_parameters(recurse=False)):

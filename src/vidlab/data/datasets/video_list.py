@@ -64,11 +64,11 @@ class _CachedVideo:
     def get_frames(self, indices) -> np.ndarray:
         return self.frames[np.asarray(indices, dtype=np.int64)]  # fancy indexing: a copy, the cache stays intact
 
-    def __enter__(self) -> "_CachedVideo":
+    def __enter__(self) -> _CachedVideo:
         return self
 
     def __exit__(self, *exc) -> None:
-        pass
+        """Nothing to release: the frames belong to the cache."""
 
 
 class FrameCache:
@@ -128,6 +128,19 @@ class FrameCache:
         self.used += frames.nbytes
         self.videos[path] = _CachedVideo(info, frames)
         return self.videos[path]
+
+    def fill(self, paths, *, backend: str = "pyav", threads: int = 1) -> int:
+        """Decode ``paths`` into the cache now (while the budget lasts); the number of videos cached.
+
+        Unreadable videos are skipped: reading one of their clips reports them as usual."""
+        for path in dict.fromkeys(map(str, paths)):
+            try:
+                video = self.open(path, backend=backend, threads=threads)
+            except (VideoDecodeError, OSError):
+                continue
+            if not isinstance(video, _CachedVideo):
+                video.close()
+        return len(self)
 
 
 def read_video_list(list_file: str | os.PathLike, root: str | os.PathLike | None = None) -> list[VideoRecord]:
@@ -263,13 +276,7 @@ class VideoListDataset(Dataset):
         Unreadable videos are skipped here: reading the item reports them as usual."""
         if self.frame_cache is None:
             return 0
-        for path in dict.fromkeys(r.path for r in self.records):
-            try:
-                with self._open(path):
-                    pass
-            except (VideoDecodeError, OSError):
-                pass
-        return len(self.frame_cache)
+        return self.frame_cache.fill((r.path for r in self.records), backend=self.backend, threads=self.threads)
 
     def __getitem__(self, index: int):
         rec = self.records[index]
