@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import sys
 import time
@@ -31,24 +30,6 @@ import torch
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
 ARCH = "slowfast_r50_8x8"
-
-
-def seeded_weights(model: torch.nn.Module, seed: int = 0) -> None:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for k, v in model.state_dict().items():
-            if k.endswith("num_batches_tracked"):
-                continue
-            if k.endswith("running_var"):
-                v.copy_(0.5 + torch.rand(v.shape, generator=g))
-            elif k.endswith("running_mean"):
-                v.copy_(0.1 * torch.randn(v.shape, generator=g))
-            elif v.ndim == 1 and k.endswith("weight"):
-                v.copy_(1.0 + 0.1 * torch.randn(v.shape, generator=g))
-            elif k.endswith("bias"):
-                v.copy_(0.1 * torch.randn(v.shape, generator=g))
-            else:
-                v.copy_(torch.randn(v.shape, generator=g) / math.sqrt(math.prod(v.shape[1:])))
 
 
 def real_clips(n: int) -> list[torch.Tensor]:
@@ -99,13 +80,14 @@ def main() -> None:
         optimize_for_inference,
         quantize_int8_static,
     )
+    from vidlab.compress.bench import randomise_
     from vidlab.compress.fastpath import compile_for_cpu, freeze_for_cpu
     from vidlab.convert.registry import get_mapper
     from vidlab.models.checkpoint import load_into
 
     log = lambda m: print(m, file=sys.stderr, flush=True)
     ptv = hub.slowfast_r50(pretrained=False).eval()
-    seeded_weights(ptv)
+    randomise_(ptv)
     vid = models.build(ARCH).eval()
     load_into(vid, get_mapper("pytorchvideo", ARCH)(ptv.state_dict(), ARCH), "pytorchvideo slowfast_r50")
     clips = real_clips(a.clips)

@@ -199,9 +199,9 @@ def load_int8(path: os.PathLike | str, compile: bool = True) -> tuple[nn.Module,
     info = read_int8_info(path)
     module = torch.export.load(str(path)).module()
     if compile:
-        from vidlab.compress.fastpath import _Frozen
+        from vidlab.compress.fastpath import compile_frozen
 
-        module = _Frozen(torch.compile(module, dynamic=False))
+        module = compile_frozen(module)
     return module, info
 
 

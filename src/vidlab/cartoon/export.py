@@ -73,14 +73,10 @@ def export_onnx(model: nn.Module, path: os.PathLike | str, example_hw: tuple[int
 
 
 def onnx_session(path: os.PathLike | str, threads: int = 2):
-    """An ONNX Runtime CPU session with ``threads`` intra-op threads."""
-    import onnxruntime as ort
+    """An ONNX Runtime CPU session with ``threads`` intra-op threads (:func:`vidlab.compress.export.onnx_session`)."""
+    from vidlab.compress.export import onnx_session as _session
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    return _session(path, threads)
 
 
 def quantize_int8(model: nn.Module, calibration: Iterable[Tensor], dynamic: bool = True,

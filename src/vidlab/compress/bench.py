@@ -12,6 +12,7 @@ rate with a large square matmul, the reference for "percent of peak".
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import threading
@@ -22,6 +23,32 @@ import torch
 from torch import nn
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def randomise_(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Set every parameter and BN buffer of ``model`` to seeded, non-trivial values.
+
+    Fan-in scaled weights and near-identity BN keep activations finite through
+    a hundred layers, so equivalence tests compare meaningful numbers, and
+    benchmarks without downloadable weights time a realistic network
+    (speed does not depend on the values).
+    """
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for k, v in model.state_dict().items():
+            if k.endswith("num_batches_tracked"):
+                v.fill_(5)
+            elif k.endswith("running_var"):
+                v.copy_(0.5 + torch.rand(v.shape, generator=g))
+            elif k.endswith("running_mean"):
+                v.copy_(0.1 * torch.randn(v.shape, generator=g))
+            elif v.ndim == 1 and k.endswith("weight"):
+                v.copy_(1.0 + 0.1 * torch.randn(v.shape, generator=g))
+            elif k.endswith("bias"):
+                v.copy_(0.1 * torch.randn(v.shape, generator=g))
+            else:
+                v.copy_(torch.randn(v.shape, generator=g) / math.sqrt(math.prod(v.shape[1:])))
+    return model
 
 
 def rss_mb() -> float:

@@ -86,6 +86,7 @@ def onnx_session(path: str | os.PathLike, threads: int | None = None):
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
+    opts.log_severity_level = 3  # errors only: graph-optimisation notices are not for users
     if threads:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1

@@ -138,17 +138,26 @@ def compile_for_cpu(model: nn.Module, *, dtype: torch.dtype | None = None) -> Fa
         return model
     if isinstance(model, torch.jit.ScriptModule) or getattr(model, "is_compressed", False):
         return optimize_for_inference(model)
-    import logging
-
-    # Inductor's C++ toolchain probe warns about a missing CUDA runtime on every CPU-only machine.
-    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     meta = getattr(model, "meta", None)
     folded = fold_bn(model).eval()
     if dtype is not None:
         folded = folded.to(dtype)
-    wrapped = FastInference(_Frozen(torch.compile(folded, dynamic=False)), channels_last=False, dtype=dtype)
+    wrapped = FastInference(compile_frozen(folded), channels_last=False, dtype=dtype)
     wrapped.meta = meta if meta is not None else {}
     return wrapped
+
+
+def compile_frozen(module: nn.Module) -> nn.Module:
+    """``torch.compile(module)`` for CPU inference with Inductor's freezing pass, shapes specialised.
+
+    What :func:`compile_for_cpu` uses after folding BN, and what runs the CartoonGAN int8
+    programs (:func:`vidlab.cartoon.deploy.load_int8`). Compilation happens on the first call.
+    """
+    import logging
+
+    # Inductor's C++ toolchain probe warns about a missing CUDA runtime on every CPU-only machine.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    return _Frozen(torch.compile(module, dynamic=False))
 
 
 class _Frozen(nn.Module):
