@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-all test-slow bench lint clean
+.PHONY: setup demo test test-all test-slow bench clean
 
 setup: $(STAMP)
 

@@ -20,10 +20,16 @@ shared machine CPU time is the fairer figure, on a quiet one the two agree.
 start and the final test evaluation, which cost both runs the same).
 Top-1 is measured on the test split (1 view x 3 crops).
 
+``--step-times`` instead times one training step (forward, backward, SGD) of
+the model at each long-cycle shape on random inputs, one thread, BN over
+groups of 8 clips, with ``nn.Conv3d`` as it is and with the trainer's explicit
+temporal padding (:mod:`vidlab.engine.conv_pad`), in one process.
+
 Usage::
 
     python benchmarks/bench_multigrid.py [--data /tmp/vidlab_mg_synth] [--epochs 18] [--steps 12,16]
-        [--epoch-factor 1.5] [--short-cycle] [--cache] [--seed 0] [--json]
+        [--epoch-factor 1.5] [--short-cycle] [--cache] [--seed 0] [--workers 0] [--json]
+    python benchmarks/bench_multigrid.py --step-times [--json]
 """
 
 from __future__ import annotations
@@ -77,6 +83,45 @@ def run(name: str, data: Path, out: Path, epochs: int, overrides: list[str]) -> 
             "cpu_s": round(cpu, 1), "train_s": round(res["train_s"], 1), "epoch_s": res["epoch_s"]}
 
 
+def step_times(repeats: int = 10) -> dict:
+    """ms per training step and per clip at each long-cycle shape (batch x8/x4/x2/x1)."""
+    import torch
+    import torch.nn.functional as F
+
+    from vidlab import models
+    from vidlab.engine.bn import set_bn_group
+    from vidlab.engine.conv_pad import pad_time_explicitly
+
+    torch.set_num_threads(1)
+    shapes = {"x8 (2 frames, 40 px)": (64, 2, 40), "x4 (4 frames, 40 px)": (32, 4, 40),
+              "x2 (4 frames, 56 px)": (16, 4, 56), "x1 (8 frames, 56 px)": (8, 8, 56)}
+    rows = []
+    for padded in (False, True):
+        torch.manual_seed(0)
+        model = models.build("i3d_r10_tiny", num_classes=10).train()
+        set_bn_group(model, 8)
+        if padded:
+            pad_time_explicitly(model)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        for name, (b, t, s) in shapes.items():
+            x, y = torch.randn(b, 3, t, s, s), torch.randint(0, 10, (b,))
+
+            def step():
+                opt.zero_grad(set_to_none=True)
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+
+            for _ in range(3):
+                step()
+            t0 = time.perf_counter()
+            for _ in range(repeats):
+                step()
+            ms = (time.perf_counter() - t0) / repeats * 1000
+            rows.append({"conv": "explicit time padding" if padded else "nn.Conv3d", "shape": name,
+                         "ms_per_step": round(ms, 1), "ms_per_clip": round(ms / b, 2)})
+    return {"date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "rows": rows}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=Path("/tmp/vidlab_mg_synth"))
@@ -91,9 +136,21 @@ def main() -> None:
     ap.add_argument("--cache", action="store_true",
                     help="data.cache=memory in both runs (decode each training video once, keep it in RAM)")
     ap.add_argument("--seed", type=int, default=0, help="train.seed of both runs")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="data.num_workers of both runs (0: clips are read in the training process)")
     ap.add_argument("--only", choices=["baseline", "multigrid"], default=None)
+    ap.add_argument("--step-times", action="store_true",
+                    help="time one training step per long-cycle shape instead of training")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.step_times:
+        res = step_times()
+        if args.json:
+            print(json.dumps(res, indent=2))
+        else:
+            for r in res["rows"]:
+                print(f"{r['conv']:<22} {r['shape']:<22} {r['ms_per_step']:7.1f} ms/step {r['ms_per_clip']:6.2f} ms/clip")
+        return
 
     from vidlab.data import synthetic
 
@@ -107,6 +164,8 @@ def main() -> None:
         common.append("data.cache=memory")  # both runs alike
     if args.seed:
         common.append(f"train.seed={args.seed}")
+    if args.workers:
+        common.append(f"data.num_workers={args.workers}")
     mg = ["multigrid.long_cycle=true", f"train.bn_batch={args.batch}", f"multigrid.epoch_factor={args.epoch_factor}"]
     if args.short_cycle:
         mg.append("multigrid.short_cycle=true")
@@ -120,7 +179,8 @@ def main() -> None:
         print(json.dumps(runs[-1]), file=sys.stderr)
     result = {"date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
               "load_average_start": load_start, "load_average": os.getloadavg(), "epochs": args.epochs, "steps": args.steps,
-              "epoch_factor": args.epoch_factor, "cache": args.cache, "seed": args.seed, "runs": runs}
+              "epoch_factor": args.epoch_factor, "cache": args.cache, "seed": args.seed, "workers": args.workers,
+              "runs": runs}
     if len(runs) == 2:
         b, m = runs
         result["wall_ratio"] = round(m["wall_s"] / b["wall_s"], 3)

@@ -62,14 +62,21 @@ def test_fixed_bn_groups_normalise_each_group_by_its_own_statistics(batch, group
     set_bn_group(bn, group)
     x = (torch.randn(batch, 6, 2, 5, 5) * torch.linspace(0.5, 3, batch).view(-1, 1, 1, 1, 1)).requires_grad_()
     y = bn.train()(x)
-    # reference: every group of consecutive clips through a plain BN on its own
+    # reference: PySlowFast's groups (clips k, k + G, k + 2G, ... for G groups), each through a
+    # plain BN on its own, written back to the clips' places
     xr = x.detach().clone().requires_grad_()
-    outs, means, variances = [], [], []
-    for chunk in xr.split(group):
-        outs.append(torch.nn.functional.batch_norm(chunk, None, None, ref.weight, ref.bias, True, 0.0, ref.eps))
+    groups = -(-batch // group)
+    members = [list(range(k, batch, groups)) for k in range(groups)]
+    assert sorted(sum(members, [])) == list(range(batch))
+    outs, means, variances = [None] * batch, [], []
+    for idx in members:
+        chunk = xr[idx]
+        out = torch.nn.functional.batch_norm(chunk, None, None, ref.weight, ref.bias, True, 0.0, ref.eps)
+        for j, i in enumerate(idx):
+            outs[i] = out[j]
         means.append(chunk.detach().mean((0, 2, 3, 4)))
         variances.append(chunk.detach().var((0, 2, 3, 4), unbiased=True))
-    yr = torch.cat(outs)
+    yr = torch.stack(outs)
     torch.testing.assert_close(y, yr, rtol=1e-5, atol=1e-5)
     g = torch.randn_like(y)
     y.backward(g)
@@ -80,3 +87,29 @@ def test_fixed_bn_groups_normalise_each_group_by_its_own_statistics(batch, group
     torch.testing.assert_close(bn.running_mean, 0.9 * torch.zeros(6) + 0.1 * torch.stack(means).mean(0))
     torch.testing.assert_close(bn.running_var, 0.9 * torch.ones(6) + 0.1 * torch.stack(variances).mean(0))
     assert int(bn.num_batches_tracked) == 1
+
+
+def test_fixed_bn_groups_under_an_inplace_relu_give_the_reference_gradients():
+    """The grouped BN hands back its output without an autograd view, so ``ReLU(inplace=True)``
+    after it (every ResNet block) must still see correct gradients."""
+    import torch
+    from torch import nn
+
+    from vidlab.engine.bn import set_bn_group
+
+    torch.manual_seed(1)
+    grouped, plain = nn.BatchNorm3d(5), nn.BatchNorm3d(5)
+    plain.load_state_dict(grouped.state_dict())
+    set_bn_group(grouped, 4)
+    x = torch.randn(16, 5, 2, 3, 3, requires_grad=True)
+    xr = x.detach().clone().requires_grad_()
+    y = torch.relu_(grouped.train()(x))
+    # reference: the 4 groups (clips k, k + 4, ...) one by one, then an out-of-place ReLU
+    parts = [plain.train()(xr[k::4]) for k in range(4)]
+    yr = torch.relu(torch.stack(parts, 1).reshape(16, 5, 2, 3, 3))
+    torch.testing.assert_close(y, yr, rtol=1e-5, atol=1e-6)
+    g = torch.randn_like(y)
+    (y * g).sum().backward()
+    (yr * g).sum().backward()
+    torch.testing.assert_close(x.grad, xr.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(grouped.weight.grad, plain.weight.grad, rtol=1e-4, atol=1e-5)

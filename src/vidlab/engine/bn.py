@@ -2,11 +2,15 @@
 
 * **Fixed BN batch** (PySlowFast's "sub-batch BN", also what multigrid needs):
   :func:`set_bn_group` makes every BatchNorm compute its training statistics
-  over consecutive groups of ``group`` clips instead of the whole batch. The
-  modules keep their class's parameters and names (the state dict does not
-  change); only ``forward`` in training mode differs. With ``group`` equal to
-  the per-process batch, one process computes exactly what DDP processes
-  compute together, which is what makes runs comparable across world sizes.
+  over groups of ``group`` clips instead of the whole batch. The groups are
+  PySlowFast's: with ``G = batch / group`` groups, group ``k`` holds clips
+  ``k, k + G, k + 2G, ...`` of the batch, which is also the share of the batch
+  that process ``k`` of ``G`` gets (:class:`~vidlab.engine.sampler.GlobalBatchSampler`).
+  So with ``group`` equal to the per-process batch, one process computes
+  exactly what DDP processes compute together, which is what makes runs
+  comparable across world sizes. The modules keep their class's parameters
+  and names (the state dict does not change); only ``forward`` in training
+  mode differs.
 * **Precise BN**: :func:`precise_bn` recomputes the running statistics over a
   number of training batches with the final weights (``torch.optim.swa_utils.update_bn``),
   averaged over processes.
@@ -29,9 +33,13 @@ def _grouped_forward(self: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> 
         return self._plain_forward(x)
     if x.shape[0] % group == 0:
         return _grouped_by_channels(self, x, x.shape[0] // group, group)
+    # a batch that does not divide into whole groups (the last one of an epoch without
+    # drop_last): as many groups as whole ones would need, their sizes differing by one
+    groups = -(-x.shape[0] // group)
     dims = [0] + list(range(2, x.ndim))
     outs, means, variances = [], [], []
-    for chunk in x.split(group):
+    for k in range(groups):
+        chunk = x[k::groups]
         outs.append(F.batch_norm(chunk, None, None, self.weight, self.bias, True, 0.0, self.eps))
         if self.track_running_stats:
             with torch.no_grad():
@@ -43,22 +51,25 @@ def _grouped_forward(self: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> 
             m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
             self.running_mean.mul_(1 - m).add_(torch.stack(means).mean(0), alpha=m)
             self.running_var.mul_(1 - m).add_(torch.stack(variances).mean(0), alpha=m)
-    return torch.cat(outs)
+    # clip i is row i // groups of group i % groups: undo the interleaving
+    order = torch.arange(x.shape[0]).view(-1, 1)
+    position = torch.cat([order[k::groups] for k in range(groups)]).view(-1)
+    return torch.cat(outs)[torch.argsort(position)]
 
 
 def _grouped_by_channels(self: nn.modules.batchnorm._BatchNorm, x: torch.Tensor, groups: int,
                          group: int) -> torch.Tensor:
-    """The same statistics as one ``batch_norm`` per group of consecutive clips, in one call.
+    """One ``batch_norm`` per group (clips ``k, k + groups, ...``), in a single call.
 
-    As PySlowFast's sub-batch BN does, the groups become channels: ``(G*g, C, ...)``
-    is laid out as ``(g, G*C, ...)`` with channel ``k*C + c`` holding channel ``c``
-    of group ``k``, so a single ``batch_norm`` over ``G*C`` channels normalises each
-    group by its own mean and variance (one pass instead of a loop of ``G`` calls
-    plus two reductions each). The running statistics get the mean over the groups
-    of each group's mean and unbiased variance, as the loop gives.
+    PySlowFast's sub-batch BN layout: ``(group * groups, C, ...)`` viewed as
+    ``(group, groups * C, ...)`` -- a view, no copy -- puts channel ``c`` of clip
+    ``i`` in channel ``(i % groups) * C + c``, so one ``batch_norm`` over
+    ``groups * C`` channels normalises each group by its own mean and variance.
+    The running statistics get the mean over the groups of each group's mean and
+    unbiased variance.
     """
     c, rest = x.shape[1], x.shape[2:]
-    xs = x.reshape(groups, group, c, *rest).transpose(0, 1).reshape(group, groups * c, *rest)
+    xs = x.reshape(group, groups * c, *rest)
     weight = self.weight.repeat(groups) if self.weight is not None else None
     bias = self.bias.repeat(groups) if self.bias is not None else None
     if self.track_running_stats:
@@ -73,7 +84,10 @@ def _grouped_by_channels(self: nn.modules.batchnorm._BatchNorm, x: torch.Tensor,
             self.running_var.mul_(1 - m).add_(var.view(groups, c).mean(0), alpha=m)
     else:
         y = F.batch_norm(xs, None, None, weight, bias, True, 0.0, self.eps)
-    return y.reshape(group, groups, c, *rest).transpose(0, 1).reshape(x.shape)
+    # ``y`` is a fresh tensor nobody else holds: give it the clips' shape without making the result
+    # an autograd *view* of it, or an in-place op after the BN (``ReLU(inplace=True)``) would make
+    # autograd clone and copy the whole activation gradient back in the backward pass
+    return torch.ops.aten._unsafe_view(y, x.shape)
 
 
 class _GroupedBN:

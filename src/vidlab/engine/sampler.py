@@ -1,8 +1,10 @@
 """Batch samplers that think in *global* batches.
 
 A training epoch is a seeded permutation of the dataset cut into global
-batches of ``batch_size`` clips; with ``world_size`` processes each one takes
-its contiguous share of every global batch. So the clips that make up global
+batches of ``batch_size`` clips; with ``world_size`` processes, process ``r``
+takes clips ``r, r + world_size, ...`` of every global batch (the interleaved
+share matches PySlowFast's sub-batch BN groups, see
+:func:`vidlab.engine.bn.set_bn_group`). So the clips that make up global
 batch ``i`` do not depend on how many processes there are, a run can resume
 in the middle of an epoch (``start_batch``), even with another world size,
 and a single process sees exactly what several processes see together.
@@ -97,8 +99,7 @@ class GlobalBatchSampler(Sampler[list]):
         for start, size, shape in self._plan[self.start_batch :]:
             batch = perm[start : start + size]
             if self.world_size > 1:
-                per = -(-size // self.world_size)
-                batch = batch[self.rank * per : (self.rank + 1) * per]
+                batch = batch[self.rank :: self.world_size]
             if shape is not None:
                 yield [(i, shape.num_frames, shape.crop_size, shape.sampling_rate) for i in batch]
             else:

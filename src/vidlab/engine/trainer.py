@@ -38,6 +38,7 @@ from vidlab.data.datasets import make_dataset
 from vidlab.data.datasets.registry import dataset_classes
 from vidlab.engine import distributed as dist
 from vidlab.engine.bn import precise_bn, set_bn_group
+from vidlab.engine.conv_pad import pad_time_explicitly
 from vidlab.engine.config import Config, ConfigError, dump_config
 from vidlab.errors import DataError
 from vidlab.engine.multigrid import MultigridPlan
@@ -222,6 +223,8 @@ class Trainer:
             bn_group = self.local_batch  # multigrid keeps the BN batch of the default shape
         if bn_group:
             set_bn_group(self.model, bn_group)
+        if self.device.type == "cpu":  # the same function; oneDNN's fast kernels for clips shorter than a kernel
+            pad_time_explicitly(self.model)
         self.model.to(self.device)
         if cfg.train.sync_bn and self.dist.enabled:
             if self.device.type != "cuda":

@@ -60,7 +60,7 @@ from torch.utils.data import Dataset
 from vidlab.data.datasets.rawframes import FrameDirectory, RawframeRecord, read_rawframe_list
 from vidlab.data.datasets.video_list import read_video_list
 from vidlab.data.sampling import segment_indices
-from vidlab.data.transforms import KINETICS_MEAN, KINETICS_STD, normalize, to_float_tchw
+from vidlab.data.transforms import KINETICS_MEAN, KINETICS_STD, normalize_to_cthw, to_float_tchw
 from vidlab.errors import DataError
 
 __all__ = [
@@ -160,7 +160,7 @@ class SnippetTransform:
             clip = clip[..., y:y + s, x:x + s]
             if flip:
                 clip = clip.flip(-1)
-            rgb = normalize(clip, self.mean, self.std).permute(1, 0, 2, 3).contiguous()
+            rgb = normalize_to_cthw(clip, self.mean, self.std)
         if flows is not None:
             f = torch.as_tensor(np.asarray(flows, dtype=np.float32))
             if (nh, nw) != (h, w):
