@@ -6,7 +6,9 @@ Both runs train the demo's temporal model (``i3d_r10_tiny``, 8 frames every
 schedule (LR drops at ``--steps``, ``--epochs`` epochs, warmup 1 epoch); the
 multigrid run adds PySlowFast's long cycle (shapes (T/4, S/sqrt2), (T/2, S/sqrt2),
 (T/2, S), (T, S), batch scaled to keep B*T*S^2, learning rate scaled with the
-batch, epoch factor 1.5) and, with ``--short-cycle``, the short cycle.
+batch, each clip's sampling rate drawn between the default and the one that
+spans the default clip's time -- ``--fixed-rate``: always the latter --, epoch
+factor 1.5) and, with ``--short-cycle``, the short cycle.
 
 ``--cache`` sets ``data.cache=memory`` for BOTH runs: every training video is
 decoded once and its frames kept in RAM, so neither run pays the per-clip cost of
@@ -28,7 +30,7 @@ temporal padding (:mod:`vidlab.engine.conv_pad`), in one process.
 Usage::
 
     python benchmarks/bench_multigrid.py [--data /tmp/vidlab_mg_synth] [--epochs 18] [--steps 12,16]
-        [--epoch-factor 1.5] [--short-cycle] [--cache] [--seed 0] [--workers 0] [--json]
+        [--epoch-factor 1.5] [--short-cycle] [--fixed-rate] [--cache] [--seed 0] [--workers 0] [--json]
     python benchmarks/bench_multigrid.py --step-times [--json]
 """
 
@@ -131,6 +133,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8, help="the default (full-shape) batch of both runs")
     ap.add_argument("--lr", type=float, default=0.05, help="learning rate at the default batch")
     ap.add_argument("--short-cycle", action="store_true")
+    ap.add_argument("--fixed-rate", action="store_true",
+                    help="multigrid.random_sampling_rate=false: long-cycle clips always span the default time")
     ap.add_argument("--epoch-factor", type=float, default=1.5,
                     help="multigrid's epoch factor (PySlowFast's default 1.5)")
     ap.add_argument("--cache", action="store_true",
@@ -169,6 +173,8 @@ def main() -> None:
     mg = ["multigrid.long_cycle=true", f"train.bn_batch={args.batch}", f"multigrid.epoch_factor={args.epoch_factor}"]
     if args.short_cycle:
         mg.append("multigrid.short_cycle=true")
+    if args.fixed_rate:
+        mg.append("multigrid.random_sampling_rate=false")
     load_start = os.getloadavg()
     runs = []
     if args.only in (None, "baseline"):
@@ -179,7 +185,7 @@ def main() -> None:
         print(json.dumps(runs[-1]), file=sys.stderr)
     result = {"date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
               "load_average_start": load_start, "load_average": os.getloadavg(), "epochs": args.epochs, "steps": args.steps,
-              "epoch_factor": args.epoch_factor, "cache": args.cache, "seed": args.seed, "workers": args.workers,
+              "epoch_factor": args.epoch_factor, "fixed_rate": args.fixed_rate, "cache": args.cache, "seed": args.seed, "workers": args.workers,
               "runs": runs}
     if len(runs) == 2:
         b, m = runs

@@ -113,3 +113,55 @@ def test_fixed_bn_groups_under_an_inplace_relu_give_the_reference_gradients():
     (yr * g).sum().backward()
     torch.testing.assert_close(x.grad, xr.grad, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(grouped.weight.grad, plain.weight.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_draw_sampling_rate_is_pyslowfasts_inclusive_uniform_draw():
+    import numpy as np
+
+    from vidlab.data.sampling import draw_sampling_rate
+
+    rng = np.random.default_rng(0)
+    assert draw_sampling_rate(4, None, rng) == 4 and draw_sampling_rate(4, 4, rng) == 4
+    draws = [draw_sampling_rate(4, 16, np.random.default_rng([3, i])) for i in range(2000)]
+    counts = np.bincount(draws, minlength=17)
+    assert counts[:4].sum() == 0 and len(counts) == 17  # only 4..16, both ends included
+    assert counts[4:].min() > 2000 / 13 * 0.7  # roughly uniform
+    assert draws == [draw_sampling_rate(4, 16, np.random.default_rng([3, i])) for i in range(2000)]
+
+
+@pytest.mark.parametrize("random_rate", [True, False])
+def test_long_cycle_clips_draw_their_sampling_rate_between_the_default_and_the_full_span(
+        tiny_synth, monkeypatch, random_rate):
+    from vidlab.data import transforms
+    from vidlab.data.datasets import video_list
+    from vidlab.engine.trainer import ShapedDataset
+
+    rates = []
+    original = video_list.clip_indices
+
+    def recording(video_frames, num_frames, sampling_rate, **kw):
+        rates.append((num_frames, sampling_rate))
+        return original(video_frames, num_frames, sampling_rate, **kw)
+
+    monkeypatch.setattr(video_list, "clip_indices", recording)
+    tf = transforms.ClipTransform(train=True, crop_size=24, min_scale=28, max_scale=32, flip=0.0)
+    ds = video_list.VideoListDataset(tiny_synth / "train.csv", mode="train", num_frames=8, sampling_rate=2,
+                                     transform=tf, seed=1)
+    shaped = ShapedDataset(ds, 24, random_rate=random_rate)
+    n = len(ds)
+    for i in range(n):
+        shaped[(i, 2, 16, 8)]  # a quarter of the frames: the rate may grow up to 4x
+    for i in range(n):
+        shaped[(i, 8, 24, 2)]  # the default shape keeps the default rate
+    quarter, full = rates[:n], rates[n:]
+    assert all(t == 2 for t, _ in quarter) and full == [(8, 2)] * n
+    drawn = {r for _, r in quarter}
+    if random_rate:
+        assert drawn <= set(range(2, 9)) and {2, 8} <= drawn and len(drawn) >= 5
+        rates.clear()
+        for i in range(n):
+            shaped[(i, 2, 16, 8)]
+        assert rates == quarter  # the same clips again: seeded per (seed, epoch, index)
+    else:
+        assert drawn == {8}
+    assert ds.sampling_rate == 2 and ds.max_sampling_rate is None  # the wrapped dataset is untouched

@@ -74,6 +74,16 @@ def linspace_indices(start: float, end: float, num_samples: int, num_frames: int
     return index.numpy()
 
 
+def draw_sampling_rate(sampling_rate: int, max_sampling_rate: int | None, rng: np.random.Generator) -> int:
+    """A training clip's sampling rate: ``sampling_rate``, or, in a multigrid long-cycle phase
+    with fewer frames than the default clip (``max_sampling_rate`` set), an integer drawn
+    uniformly from ``[sampling_rate, max_sampling_rate]``, as PySlowFast's
+    ``get_random_sampling_rate`` does (both ends included)."""
+    if max_sampling_rate is None or max_sampling_rate <= sampling_rate:
+        return sampling_rate
+    return int(rng.integers(sampling_rate, max_sampling_rate + 1))
+
+
 def clip_indices(
     video_frames: int,
     num_frames: int,

@@ -131,6 +131,10 @@ class MultigridCfg:
     long_cycle_factors: list = field(default_factory=lambda: [[0.25, 0.5 ** 0.5], [0.5, 0.5 ** 0.5], [0.5, 1.0], [1.0, 1.0]])
     short_cycle_factors: list = field(default_factory=lambda: [0.5, 0.5 ** 0.5])
     epoch_factor: float = 1.5
+    # PySlowFast: a long-cycle clip with t < T frames draws its sampling rate uniformly from
+    # [tau, tau * T // t], so some clips span the default clip's time and others a shorter one;
+    # false: always tau * T // t (every clip spans the default time)
+    random_sampling_rate: bool = True
 
 
 @dataclass

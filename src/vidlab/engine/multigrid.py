@@ -8,8 +8,10 @@ PySlowFast's schedule:
 * **long cycle**: every learning-rate stage (between two ``solver.steps``)
   is split among the long-cycle shapes ``(T * t_factor, S * s_factor)`` in
   proportion to their batch size, so each shape gets the same number of
-  iterations; the sampling rate grows as ``T`` shrinks so a clip spans the
-  same time;
+  iterations; as ``T`` shrinks, the sampling rate may grow up to the value at
+  which a clip spans the default clip's time: PySlowFast draws each clip's rate
+  uniformly between the default and that (``multigrid.random_sampling_rate``,
+  on by default), so some clips span the whole time and others a shorter one;
 * a **fine-tuning phase** on the full shape replaces the last stage, as long
   as it needs to save as many iterations as the rest; the learning rate stays
   at the previous stage's value for its first half, then drops;

@@ -121,11 +121,16 @@ class TrainingInterrupted(RuntimeError):
 
 class ShapedDataset(torch.utils.data.Dataset):
     """Serves items requested as ``(index, num_frames, crop, sampling_rate)`` (multigrid)
-    by a copy of the dataset configured for that shape; plain ints pass through."""
+    by a copy of the dataset configured for that shape; plain ints pass through.
 
-    def __init__(self, ds, default_crop: int):
+    With ``random_rate`` (PySlowFast's long cycle), a shape whose sampling rate is
+    above the dataset's own makes each clip draw its rate between the two
+    (:func:`vidlab.data.sampling.draw_sampling_rate`); otherwise every clip takes it."""
+
+    def __init__(self, ds, default_crop: int, random_rate: bool = False):
         self.ds = ds
         self.default_crop = default_crop
+        self.random_rate = random_rate
         self._variants: dict = {}
 
     def __len__(self) -> int:
@@ -146,7 +151,11 @@ class ShapedDataset(torch.utils.data.Dataset):
 
             def reshaped(ds):
                 v = copy.copy(ds)
-                v.num_frames, v.sampling_rate = t, tau
+                v.num_frames = t
+                if self.random_rate and hasattr(v, "max_sampling_rate") and tau > v.sampling_rate:
+                    v.max_sampling_rate = tau
+                else:
+                    v.sampling_rate = tau
                 r = s / self.default_crop
                 tf = v.transform
                 v.transform = dataclasses.replace(tf, crop_size=s, min_scale=max(s, int(round(tf.min_scale * r))),
@@ -323,7 +332,8 @@ class Trainer:
             world_size=self.dist.world_size, rank=self.dist.rank, start_batch=start_batch, shapes=shapes,
             drop_last=len(ds) >= self.cfg.data.batch_size,
         )
-        return DataLoader(ShapedDataset(ds, self.crop_size), batch_sampler=sampler,
+        random_rate = self.multigrid is not None and self.cfg.multigrid.random_sampling_rate
+        return DataLoader(ShapedDataset(ds, self.crop_size, random_rate), batch_sampler=sampler,
                           num_workers=self.cfg.data.num_workers, generator=torch.Generator().manual_seed(0))
 
     def _eval_loader(self, ds) -> DataLoader:

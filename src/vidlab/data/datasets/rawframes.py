@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vidlab.data.sampling import clip_indices, plan_views, uniform_view_indices
+from vidlab.data.sampling import clip_indices, draw_sampling_rate, plan_views, uniform_view_indices
 from vidlab.data.transforms import ClipTransform
 from vidlab.errors import DataError
 from vidlab.flow import storage
@@ -254,6 +254,7 @@ class RawframeDataset(Dataset):
                         else list(records))
         self.mode, self.modality = mode, modality
         self.num_frames, self.sampling_rate = num_frames, sampling_rate
+        self.max_sampling_rate: int | None = None  # multigrid: see sampling.draw_sampling_rate
         self.transform = transform
         self.num_views, self.seed, self.epoch = num_views, seed, 0
         self.dir_kw = dict(img_tmpl=img_tmpl, flow_tmpl=flow_tmpl, start_index=start_index)
@@ -283,7 +284,8 @@ class RawframeDataset(Dataset):
             raise DataError(f"{d.path}: {d.num_frames} frame(s), no flow field to sample")
         if self.mode == "train":
             rng = np.random.default_rng([self.seed, self.epoch, index])
-            idx = clip_indices(n, self.num_frames, self.sampling_rate, clip_idx=-1, rng=rng)
+            rate = draw_sampling_rate(self.sampling_rate, self.max_sampling_rate, rng)
+            idx = clip_indices(n, self.num_frames, rate, clip_idx=-1, rng=rng)
             return self._clip(d, idx, rng), torch.tensor(rec.label), index
         views = uniform_view_indices(n, self.num_frames, self.sampling_rate, self.num_views)
         plan = plan_views(views)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vidlab.data.sampling import clip_indices, plan_views, uniform_view_indices
+from vidlab.data.sampling import clip_indices, draw_sampling_rate, plan_views, uniform_view_indices
 from vidlab.data.transforms import ClipTransform
 from vidlab.errors import DataError
 from vidlab.io.errors import VideoDecodeError
@@ -221,6 +221,7 @@ class VideoListDataset(Dataset):
         self.mode = mode
         self.num_frames = num_frames
         self.sampling_rate = sampling_rate
+        self.max_sampling_rate: int | None = None  # multigrid: see sampling.draw_sampling_rate
         self.transform = transform
         self.target_fps = target_fps
         self.num_views = num_views
@@ -286,7 +287,8 @@ class VideoListDataset(Dataset):
             lo, hi = self.window(rec, info.num_frames, info.fps)
             if self.mode == "train":
                 rng = self._rng(index)
-                idx = lo + clip_indices(hi - lo, self.num_frames, self.sampling_rate, clip_idx=-1,
+                rate = draw_sampling_rate(self.sampling_rate, self.max_sampling_rate, rng)
+                idx = lo + clip_indices(hi - lo, self.num_frames, rate, clip_idx=-1,
                                         video_fps=fps, target_fps=self.target_fps, rng=rng)
                 frames = reader.get_frames(idx)
                 clip = self.transform(frames, rng=rng)
