@@ -47,6 +47,8 @@ def demo_config(arch: str, data_dir: Path, out_dir: Path, *, epochs: int, time_b
             "target_fps": 16.0,
             # mirroring would turn move_left into move_right: no flips on this set
             "flip": 0.0, "test_views": 1, "test_crops": 3, "batch_size": 16, "num_workers": 0,
+            # decode each training video once (0.4 MiB each): the same clips, 18 epochs ~20% sooner
+            "cache": "memory",
         },
         "solver": {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "epochs": epochs,
                    "schedule": "cosine", "warmup_epochs": 1, "warmup_start_lr": 0.01, "clip_grad": 5.0},

@@ -309,16 +309,16 @@ class Trainer:
             raise ConfigError(str(e)) from None
 
     def _fill_frame_cache(self, ds) -> None:
-        """``data.cache: memory`` with loader workers: decode the training videos into the cache in
-        this process before any worker starts, so every epoch's (forked) workers share it instead
-        of each filling a cache of its own that dies with it at the epoch's end. Without workers
-        the cache fills itself during the first epoch."""
+        """``data.cache: memory``: decode the training videos into the cache in this process before
+        training starts. Loader workers (forked every epoch) then share it instead of each filling
+        a cache of its own that dies with it at the epoch's end, and the first epoch takes as long
+        as the others, so ``train.time_budget`` judges the pace from a representative epoch."""
         inner = getattr(ds, "dataset", ds)  # RobustDataset wraps the VideoListDataset
         cache = getattr(inner, "frame_cache", None)
-        if cache is None or self.cfg.data.num_workers <= 0:
+        if cache is None:
             return
         t0 = time.time()
-        n = inner.fill_cache()
+        n = inner.fill_cache(progress=self.cfg.train.progress and self.dist.is_main)
         self.log(f"data.cache: {n} of {len({r.path for r in inner.records})} training videos in RAM "
                  f"({cache.used / 2**20:.0f} MiB of {cache.max_bytes / 2**20:.0f}), {time.time() - t0:.1f}s")
 

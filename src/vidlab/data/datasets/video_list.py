@@ -16,6 +16,7 @@ actions under its frames).
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -271,13 +272,19 @@ class VideoListDataset(Dataset):
 
         return VideoReader(path, backend=self.backend, threads=self.threads)
 
-    def fill_cache(self) -> int:
+    def fill_cache(self, progress: bool = False) -> int:
         """Decode every video into the frame cache now (until its budget is spent); the number cached.
 
-        Unreadable videos are skipped here: reading the item reports them as usual."""
+        Unreadable videos are skipped here: reading the item reports them as usual.
+        ``progress`` shows a progress bar (on stderr)."""
         if self.frame_cache is None:
             return 0
-        return self.frame_cache.fill((r.path for r in self.records), backend=self.backend, threads=self.threads)
+        from tqdm.auto import tqdm
+
+        paths = list(dict.fromkeys(r.path for r in self.records))
+        bar = tqdm(paths, desc="data.cache: decoding", disable=not progress, leave=False, file=sys.stderr,
+                   dynamic_ncols=True)
+        return self.frame_cache.fill(bar, backend=self.backend, threads=self.threads)
 
     def __getitem__(self, index: int):
         rec = self.records[index]
