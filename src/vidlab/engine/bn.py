@@ -51,9 +51,8 @@ def _grouped_forward(self: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> 
             m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
             self.running_mean.mul_(1 - m).add_(torch.stack(means).mean(0), alpha=m)
             self.running_var.mul_(1 - m).add_(torch.stack(variances).mean(0), alpha=m)
-    # clip i is row i // groups of group i % groups: undo the interleaving
-    order = torch.arange(x.shape[0]).view(-1, 1)
-    position = torch.cat([order[k::groups] for k in range(groups)]).view(-1)
+    # the outputs come group by group (clips k, k + groups, ...): put each clip back in its place
+    position = torch.cat([torch.arange(k, x.shape[0], groups) for k in range(groups)])
     return torch.cat(outs)[torch.argsort(position)]
 
 
