@@ -1,35 +1,86 @@
 """Temporal clip sampling with PySlowFast and MMAction2 semantics.
 
 All functions return *frame indices* into the decoded video (0-based, in
-presentation order). Decoding is the reader's business: a dataset computes the
-indices it needs first, then asks :class:`vidlab.io.VideoReader` for exactly
-those frames, so multi-view testing decodes a video once.
+presentation order, ``numpy.int64``). Decoding is the reader's business: a
+dataset computes the indices it needs first, then asks
+:class:`vidlab.io.VideoReader` for exactly those frames, so multi-view testing
+decodes a video once.
 
 Vocabulary (PySlowFast's): a clip has ``num_frames`` (T) frames taken every
 ``sampling_rate`` (tau) frames *at the target fps*. A video recorded at a
 different fps is resampled in time, so a clip always spans
-``T * tau / target_fps`` seconds.
+``T * tau / target_fps`` seconds (and at least one source frame).
+
+References. The rules were read from the reference sources and re-stated
+here (no code taken from them):
+
+- PySlowFast, ``facebookresearch/SlowFast`` main (commit 287ec00, 2026):
+  ``slowfast/datasets/decoder.py`` (``get_start_end_idx``,
+  ``temporal_sampling``, the ``clip_sizes`` of ``decode``) and
+  ``slowfast/datasets/utils.py`` (``get_random_sampling_rate``):
+  :func:`clip_size`, :func:`start_end_index`, :func:`linspace_indices`,
+  :func:`clip_indices`, :func:`uniform_view_indices`,
+  :func:`draw_sampling_rate`.
+- MMAction2 1.x (v1.2.0, ``mmaction/datasets/transforms/loading.py``) and 0.x
+  (v0.24.1, ``mmaction/datasets/pipelines/loading.py``): ``SampleFrames`` ->
+  :func:`sample_frames` (``version="1.x"`` or ``"0.x"``) and
+  :func:`segment_indices`; ``DenseSampleFrames`` -> :func:`dense_sample_frames`;
+  ``UntrimmedSampleFrames`` -> :func:`untrimmed_sample_frames`; 1.x
+  ``UniformSample`` (SSv2-style) -> :func:`uniform_sample`. MMAction2's
+  ``frame_inds`` is the flattened output plus the dataset's ``start_index``.
+
+Who uses what in vidlab:
+
+- :class:`~vidlab.data.datasets.VideoListDataset` and the rawframes RGB/flow
+  clip dataset (``data.modality`` unset, e.g. ``configs/demo_*.yaml``):
+  PySlowFast, :func:`clip_indices` for training and
+  :func:`uniform_view_indices` for testing.
+- :class:`~vidlab.data.datasets.flow_clips.SnippetDataset` (TSN and
+  two-stream, ``data.modality`` set): :func:`segment_indices`, i.e. MMAction2
+  ``SampleFrames(clip_len=1, frame_interval=1, num_clips=K)``; 1.x and 0.x give
+  identical indices for it, in training and in testing.
+- ``vidlab.engine.inference`` and ``vidlab.stream``: :func:`linspace_indices`
+  over their own sliding windows.
+- :func:`sample_frames` with ``clip_len > 1``, :func:`dense_sample_frames`,
+  :func:`uniform_sample` and :func:`untrimmed_sample_frames` serve MMAction2
+  style pipelines; no vidlab dataset calls them by default.
+
+Randomness: training draws take an ``np.random.Generator``. Where the
+reference draws from NumPy's (or Python's) global state, vidlab draws the same
+distribution from the generator (uniform integers for ``randint``, uniform
+floats for ``uniform``), so results are reproducible per seed but not
+bit-equal to the reference's stream.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
 
+MMAction2Version = Literal["1.x", "0.x"]
+MMACTION2_VERSIONS: tuple[str, ...] = ("1.x", "0.x")
+OUT_OF_BOUND = ("loop", "repeat_last")
+
+
+# -- PySlowFast ---------------------------------------------------------------
+
 
 def clip_size(num_frames: int, sampling_rate: int, video_fps: float | None = None, target_fps: float | None = None) -> float:
-    """Span of one clip in *source* frames.
+    """Span of one clip in *source* frames (PySlowFast ``decode``'s ``clip_sizes``).
 
-    PySlowFast: ``sampling_rate * num_frames / target_fps * video_fps``. With
-    no fps given the video is taken at the target rate.
+    ``max(1, sampling_rate * num_frames / target_fps * video_fps)``: never less
+    than one source frame, so a clip of a very low-fps video collapses to one
+    frame instead of running backwards. With no fps given the video is taken
+    at the target rate.
     """
     size = float(sampling_rate * num_frames)
     if video_fps and target_fps:
         size = size / target_fps * video_fps
-    return size
+    return max(1.0, size)
 
 
 def start_end_index(
@@ -44,11 +95,14 @@ def start_end_index(
     """PySlowFast's ``get_start_end_idx``: the (float) first and last frame of a clip.
 
     ``clip_idx == -1`` draws the start uniformly in ``[0, delta]`` (training
-    jitter); otherwise view ``clip_idx`` of ``num_clips`` starts at
+    jitter; PySlowFast uses ``random.uniform``, the same distribution);
+    otherwise view ``clip_idx`` of ``num_clips`` starts at
     ``delta * clip_idx / num_clips`` where ``delta = max(video_size - clip_size, 0)``.
     With ``use_offset`` (PySlowFast's ``DATA.USE_OFFSET_SAMPLING``) the views
     are spread to cover both ends instead: a single view is centred
     (``floor(delta / 2)``) and view k starts at ``k * floor(delta / (num_clips - 1))``.
+    The end is ``start + clip_size - 1``; pass a ``clip_size`` from
+    :func:`clip_size` (at least 1) so it is never before the start.
     """
     delta = max(video_size - clip_size, 0.0)
     if clip_idx == -1:
@@ -96,7 +150,11 @@ def clip_indices(
     rng: np.random.Generator | None = None,
     use_offset: bool = False,
 ) -> np.ndarray:
-    """Frame indices of one clip (``clip_idx=-1``: random jitter for training)."""
+    """Frame indices of one clip (``clip_idx=-1``: random jitter for training).
+
+    PySlowFast's full-decode path: :func:`clip_size`, then
+    :func:`start_end_index`, then :func:`linspace_indices`. Always
+    non-decreasing."""
     if video_frames <= 0:
         raise ValueError("video has no frames")
     size = clip_size(num_frames, sampling_rate, video_fps, target_fps)
@@ -130,6 +188,77 @@ def uniform_view_indices(
     ]
 
 
+# -- MMAction2 ----------------------------------------------------------------
+
+
+def _check_mmaction(total_frames: int, out_of_bound: str, version: str) -> None:
+    if total_frames <= 0:
+        raise ValueError("video has no frames")
+    if out_of_bound not in OUT_OF_BOUND:
+        raise ValueError(f"out_of_bound must be 'loop' or 'repeat_last', got {out_of_bound!r}")
+    if version not in MMACTION2_VERSIONS:
+        raise ValueError(f"version must be '1.x' or '0.x', got {version!r}")
+
+
+def fit_out_of_bound(inds: np.ndarray, total_frames: int, out_of_bound: str = "loop") -> np.ndarray:
+    """MMAction2's ``out_of_bound_opt`` on ``(clips, clip_len)`` indices (same in 1.x and 0.x).
+
+    ``"loop"``: modulo ``total_frames``. ``"repeat_last"``: in each clip, an
+    index past the end becomes the largest in-range index *of that clip* (its
+    last in-range sampled frame, not the video's last frame); a clip with no
+    in-range index becomes all zeros, as in MMAction2.
+    """
+    inds = np.asarray(inds, dtype=np.int64)
+    if out_of_bound == "loop":
+        return np.mod(inds, total_frames)
+    if out_of_bound == "repeat_last":
+        safe = inds < total_frames
+        last = np.where(safe, inds, 0).max(axis=1, keepdims=True)
+        return np.where(safe, inds, last)
+    raise ValueError(f"out_of_bound must be 'loop' or 'repeat_last', got {out_of_bound!r}")
+
+
+def _train_offsets(total: int, span: int, num_clips: int, keep_tail: bool, rng: np.random.Generator) -> np.ndarray:
+    """``SampleFrames._get_train_clips`` (identical in 1.x and 0.x); ``span = clip_len * frame_interval``."""
+    if keep_tail:
+        avg = (total - span + 1) / float(num_clips)
+        if total > span - 1:
+            return np.floor(np.arange(num_clips) * avg + rng.uniform(0.0, avg, size=num_clips)).astype(np.int64)
+        return np.zeros(num_clips, dtype=np.int64)
+    avg_int = (total - span + 1) // num_clips
+    if avg_int > 0:
+        return np.arange(num_clips) * avg_int + rng.integers(0, avg_int, size=num_clips)
+    if total > max(num_clips, span):
+        return np.sort(rng.integers(0, total - span + 1, size=num_clips))
+    if avg_int == 0:
+        ratio = (total - span + 1.0) / num_clips
+        return np.round(np.arange(num_clips) * ratio).astype(np.int64)
+    return np.zeros(num_clips, dtype=np.int64)
+
+
+def _test_offsets(total: int, clip_len: int, interval: int, num_clips: int, twice: bool, version: str) -> np.ndarray:
+    """``SampleFrames._get_test_clips`` of MMAction2 ``version``."""
+    if version == "0.x" or clip_len == 1:
+        # 0.x (any clip_len) and the 1.x "2D recognizer" branch: the centre of
+        # each of num_clips equal parts; twice adds the parts' starts. 1.x's
+        # branch ignores frame_interval (span 1); 0.x's span is clip_len * interval.
+        span = 1 if version == "1.x" else clip_len * interval
+        avg = (total - span + 1) / float(num_clips)
+        if total <= span - 1:  # only reachable in 0.x
+            return np.zeros(num_clips, dtype=np.int64)
+        base = np.arange(num_clips) * avg
+        centre = np.floor(base + avg / 2.0)
+        return np.concatenate([centre, np.floor(base)] if twice else [centre]).astype(np.int64)
+    # 1.x "3D recognizer": num_clips clips spread end to end over the video.
+    max_offset = max(total - ((clip_len - 1) * interval + 1), 0)
+    count = 2 * num_clips if twice else num_clips
+    if count == 1:
+        return np.array([max_offset // 2], dtype=np.int64)
+    if num_clips == 1:  # twice_sample with one clip: MMAction2 1.x divides by zero
+        raise ValueError("MMAction2 1.x SampleFrames cannot twice_sample a single clip of clip_len > 1")
+    return np.round(np.arange(count) * (max_offset / float(num_clips - 1))).astype(np.int64)
+
+
 def sample_frames(
     total_frames: int,
     clip_len: int,
@@ -139,49 +268,151 @@ def sample_frames(
     test_mode: bool = False,
     out_of_bound: str = "loop",
     rng: np.random.Generator | None = None,
+    version: MMAction2Version = "1.x",
+    twice_sample: bool = False,
+    keep_tail_frames: bool = False,
+    temporal_jitter: bool = False,
 ) -> np.ndarray:
-    """MMAction2's ``SampleFrames``: ``(num_clips, clip_len)`` frame indices.
+    """MMAction2's ``SampleFrames`` (without ``target_fps``): ``(clips, clip_len)`` frame indices.
 
-    Training: the video is cut into ``num_clips`` equal parts and each clip
-    starts at a random offset inside its part. Testing: each clip starts at the
-    centre of its part. Indices past the end wrap around (``"loop"``, the
-    default) or repeat the last frame (``"repeat_last"``).
+    Row k is ``offset_k + arange(clip_len) * frame_interval``, then
+    :func:`fit_out_of_bound`. Offsets:
+
+    - Training (1.x = 0.x), ``span = clip_len * frame_interval``,
+      ``a = (total - span + 1) // num_clips``: if ``a > 0``, clip k starts at
+      ``k * a`` plus a uniform integer in ``[0, a)``; else if
+      ``total > max(num_clips, span)``, the sorted draws of ``num_clips``
+      uniform integers in ``[0, total - span]``; else if ``a == 0``,
+      ``round(k * (total - span + 1) / num_clips)`` (round half to even);
+      else 0. ``keep_tail_frames``: with ``a = (total - span + 1) / num_clips``
+      (a float), ``floor(k * a + U[0, a))`` if ``total > span - 1``, else 0.
+    - Testing, ``version="1.x"`` (the default: current MMAction2):
+      ``clip_len == 1`` (2D): ``floor((k + 1/2) * total / num_clips)``,
+      ignoring ``frame_interval``; ``twice_sample`` appends
+      ``floor(k * total / num_clips)``. ``clip_len > 1`` (3D): with
+      ``max_offset = max(total - ((clip_len - 1) * frame_interval + 1), 0)``,
+      one clip starts at ``max_offset // 2`` and n clips at
+      ``round(k * max_offset / (n - 1))``: the first at 0, the last ending on
+      the last frame. Reference bug: ``twice_sample`` there makes
+      ``2 * num_clips`` offsets with the same step, so the second half runs
+      past the video (then wraps or repeats); vidlab reproduces this, and
+      raises ``ValueError`` for ``num_clips == 1``, where MMAction2 1.x
+      divides by zero.
+    - Testing, ``version="0.x"``: with ``span = clip_len * frame_interval``
+      and ``a = (total - span + 1) / num_clips``, clip k starts at
+      ``floor(k * a + a / 2)`` (centred in its part), and ``twice_sample``
+      appends ``floor(k * a)``; a video with ``total <= span - 1`` gives
+      ``num_clips`` zero offsets (0.x's quirk: not doubled by ``twice_sample``).
+
+    ``temporal_jitter`` adds a uniform integer in ``[0, frame_interval)`` to
+    every index (before the out-of-bound rule), in either mode, as MMAction2
+    does. MMAction2 draws all of these from ``np.random``; vidlab draws the
+    same distributions from ``rng``. Test mode without ``temporal_jitter`` is
+    deterministic and equals MMAction2 exactly.
     """
-    if total_frames <= 0:
-        raise ValueError("video has no frames")
+    _check_mmaction(total_frames, out_of_bound, version)
     rng = rng if rng is not None else np.random.default_rng()
-    span = clip_len * frame_interval
     if test_mode:
-        avg = (total_frames - span + 1) / float(num_clips)
-        if total_frames > span - 1:
-            base = np.arange(num_clips) * avg
-            offsets = (base + avg / 2.0).astype(np.int64)
-        else:
-            offsets = np.zeros(num_clips, dtype=np.int64)
+        offsets = _test_offsets(total_frames, clip_len, frame_interval, num_clips, twice_sample, version)
     else:
-        avg = (total_frames - span + 1) // num_clips
-        if avg > 0:
-            offsets = np.arange(num_clips) * avg + rng.integers(0, avg, size=num_clips)
-        elif total_frames > max(num_clips, span):
-            offsets = np.sort(rng.integers(0, total_frames - span + 1, size=num_clips))
-        elif avg == 0:
-            ratio = (total_frames - span + 1.0) / num_clips
-            offsets = np.around(np.arange(num_clips) * ratio).astype(np.int64)
-        else:
-            offsets = np.zeros(num_clips, dtype=np.int64)
+        offsets = _train_offsets(total_frames, clip_len * frame_interval, num_clips, keep_tail_frames, rng)
     inds = offsets[:, None] + np.arange(clip_len)[None, :] * frame_interval
-    if out_of_bound == "loop":
-        inds = np.mod(inds, total_frames)
-    elif out_of_bound == "repeat_last":
-        inds = np.minimum(inds, total_frames - 1)
-    else:
-        raise ValueError(f"out_of_bound must be 'loop' or 'repeat_last', got {out_of_bound!r}")
-    return inds.astype(np.int64)
+    if temporal_jitter:
+        inds = inds + rng.integers(0, frame_interval, size=inds.shape)
+    return fit_out_of_bound(inds, total_frames, out_of_bound)
 
 
 def segment_indices(total_frames: int, num_segments: int, *, test_mode: bool = False, rng: np.random.Generator | None = None) -> np.ndarray:
-    """TSN segment sampling: one frame per equal segment (random in training, centre at test)."""
+    """TSN segment sampling: one frame per equal segment (random in training, centre at test).
+
+    MMAction2 ``SampleFrames(clip_len=1, frame_interval=1, num_clips=num_segments)``;
+    1.x and 0.x agree here (test: ``floor((k + 1/2) * total / num_segments)``)."""
     return sample_frames(total_frames, 1, 1, num_segments, test_mode=test_mode, rng=rng).reshape(-1)
+
+
+def dense_sample_frames(
+    total_frames: int,
+    clip_len: int,
+    frame_interval: int = 1,
+    num_clips: int = 1,
+    *,
+    sample_range: int = 64,
+    num_sample_positions: int = 10,
+    test_mode: bool = False,
+    out_of_bound: str = "loop",
+    temporal_jitter: bool = False,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """MMAction2's ``DenseSampleFrames`` (1.x and 0.x agree): ``(clips, clip_len)`` indices.
+
+    ``num_clips`` clips ``sample_range // num_clips`` frames apart (modulo
+    ``total_frames``) from a common start s, with
+    ``positions = max(1, total - sample_range + 1)``. Training: one draw of s,
+    0 when ``positions == 1``, else uniform in ``[0, positions - 2]``
+    (reference off-by-one: ``randint(0, positions - 1)`` never draws the last
+    position; vidlab keeps it). Testing: ``num_sample_positions`` starts
+    ``int(linspace(0, positions - 1, num_sample_positions))``, giving
+    ``num_sample_positions * num_clips`` clips in start-major order. Then
+    ``temporal_jitter`` and ``out_of_bound`` as in :func:`sample_frames`.
+    """
+    _check_mmaction(total_frames, out_of_bound, "1.x")
+    rng = rng if rng is not None else np.random.default_rng()
+    positions = max(1, 1 + total_frames - sample_range)
+    base = np.arange(num_clips) * (sample_range // num_clips)
+    if test_mode:
+        starts = np.floor(np.linspace(0, positions - 1, num=num_sample_positions)).astype(np.int64)
+    else:
+        starts = np.array([0 if positions == 1 else int(rng.integers(0, positions - 1))], dtype=np.int64)
+    offsets = ((starts[:, None] + base[None, :]) % total_frames).reshape(-1)
+    inds = offsets[:, None] + np.arange(clip_len)[None, :] * frame_interval
+    if temporal_jitter:
+        inds = inds + rng.integers(0, frame_interval, size=inds.shape)
+    return fit_out_of_bound(inds, total_frames, out_of_bound)
+
+
+def untrimmed_sample_frames(total_frames: int, clip_len: int = 1, clip_interval: int = 16, frame_interval: int = 1) -> np.ndarray:
+    """MMAction2 1.x ``UntrimmedSampleFrames``: a clip every ``clip_interval`` frames.
+
+    Clip centres ``clip_interval // 2, + clip_interval, ...`` below
+    ``total_frames``; each clip is ``centre + (j - clip_len // 2) * frame_interval``
+    for ``j < clip_len``, clipped to ``[0, total - 1]``. Shape
+    ``(clips, clip_len)``; ``(0, clip_len)`` when ``total <= clip_interval // 2``.
+    MMAction2 0.x's ``UntrimmedSampleFrames(clip_len, frame_interval=f)`` is
+    ``clip_interval=f, frame_interval=1`` here (0.x named the clip spacing
+    ``frame_interval`` and always took consecutive frames).
+    """
+    if total_frames <= 0:
+        raise ValueError("video has no frames")
+    centres = np.arange(clip_interval // 2, total_frames, clip_interval, dtype=np.int64)
+    rel = (np.arange(clip_len, dtype=np.int64) - clip_len // 2) * frame_interval
+    return np.clip(centres[:, None] + rel[None, :], 0, total_frames - 1)
+
+
+def uniform_sample(
+    total_frames: int, clip_len: int, num_clips: int = 1, *, test_mode: bool = False, rng: np.random.Generator | None = None
+) -> np.ndarray:
+    """MMAction2 1.x ``UniformSample`` (SSv2-style; not in 0.x): ``(clips, clip_len)`` indices.
+
+    The frames ``0 .. total - 1`` are cut into ``clip_len`` segments of
+    ``seg = (total - 1) / clip_len``; segment i runs from
+    ``b_i = round(seg * i)`` to ``b_{i+1}`` (round half to even, both ends
+    included, so neighbouring segments share a frame). Training: one clip
+    (``num_clips`` is ignored, as in MMAction2), frame i uniform in
+    ``[b_i, b_{i+1}]``. Testing: clip k takes ``b_i + floor(seg * (k + 1) / (num_clips + 1))``.
+    This is not PySlowFast's ``ssv2.py`` test rule (``(b_i + b_{i+1}) // 2``),
+    which MMAction2 modified; a short video repeats frames instead of looping.
+    (MMAction2's ``UniformSampleFrames`` is a different, skeleton-data
+    sampler in ``pose_transforms.py``.)
+    """
+    if total_frames <= 0:
+        raise ValueError("video has no frames")
+    seg = float(total_frames - 1) / clip_len
+    bounds = np.round(seg * np.arange(clip_len + 1)).astype(np.int64)
+    if not test_mode:
+        rng = rng if rng is not None else np.random.default_rng()
+        return rng.integers(bounds[:-1], bounds[1:] + 1)[None, :].astype(np.int64)
+    shift = np.floor((seg / (num_clips + 1)) * np.arange(1, num_clips + 1)).astype(np.int64)
+    return bounds[None, :-1] + shift[:, None]
 
 
 @dataclass(frozen=True)
