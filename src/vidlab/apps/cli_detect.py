@@ -15,19 +15,24 @@ def register(app: typer.Typer) -> None:
         detections: Path = typer.Option(..., "--detections", help="AVA csv: video_id,timestamp,x1,y1,x2,y2,action_id,score"),
         labelmap: Path = typer.Option(..., "--labelmap", help="pbtxt label map (the evaluated classes)."),
         exclusions: Path | None = typer.Option(None, "--exclusions", help="csv of excluded video_id,timestamp"),
-        as_json: bool = typer.Option(False, "--json", help='Print {"mAP": .., "per_class": {"<id>": ap or null}}.'),
+        protocol: str = typer.Option(
+            "pyslowfast", "--protocol",
+            help="pyslowfast: PySlowFast's ava_eval_helper (the model zoo's AVA mAP); activitynet: the AVA "
+                 "challenge scorer get_ava_performance.py (top 50 rows per frame, score-ordered matching, "
+                 "frames absent from the ground truth ignored; exclusions remove those frames' rows first)."),
+        as_json: bool = typer.Option(False, "--json", help='Print {"mAP": .., "per_class": {"<id>": ap or null}, "protocol": ..}.'),
     ):
-        """Frame-level mAP@0.5 exactly as the official AVA evaluation computes it."""
+        """Frame-level mAP@0.5 exactly as the chosen official AVA evaluator computes it."""
         from vidlab.apps.cli import _print_json
         from vidlab.evaluation.ava import evaluate_files
 
-        res = evaluate_files(groundtruth, detections, labelmap, exclusions)
+        res = evaluate_files(groundtruth, detections, labelmap, exclusions, protocol=protocol)
         if as_json:
-            _print_json({"mAP": res["mAP"], "per_class": res["per_class"]})
+            _print_json({"mAP": res["mAP"], "per_class": res["per_class"], "protocol": protocol})
             return
         for cid, ap in res["per_class"].items():
             print(f"{cid:>4}  {'  n/a ' if ap is None else f'{ap:.4f}'}  {res['names'][cid]}")
-        print(f"mAP@0.5 {res['mAP']:.4f}  ({res['num_groundtruth_frames']} frames with ground truth)")
+        print(f"mAP@0.5 {res['mAP']:.4f}  ({res['num_groundtruth_frames']} frames with ground truth, {protocol} protocol)")
 
     _register_detect(app)
 
