@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader
 from vidlab.data.datasets import FrameCache, VideoListDataset, make_dataset
 from vidlab.data.transforms import ClipTransform
 from vidlab.engine.config import ConfigError, from_dict
-from vidlab.engine.trainer import ShapedDataset
+from vidlab.engine.trainer import ShapedDataset, dataset_options
 from vidlab.io import VideoReader
 
 
@@ -127,7 +127,7 @@ def test_multigrid_shapes_share_one_cache(tiny_synth):
 
 def test_filled_in_the_main_process_the_cache_serves_loader_workers(tiny_synth, monkeypatch):
     plain, cached = _train_ds(tiny_synth), _train_ds(tiny_synth, cache_bytes=1 << 30)
-    assert cached.fill_cache() == len(cached)
+    assert cached.fill_cache().cached == len(cached)
     # the workers must not open any file: make the reader fail
 
     def no_decoding(self, indices):
@@ -149,10 +149,14 @@ def _data_cfg(data, **over):
 
 def test_config_key_gives_the_training_split_a_cache(tiny_synth):
     kw = dict(num_classes=10, num_frames=4, sampling_rate=2, crop_size=24, mean=(0.5,) * 3, std=(0.5,) * 3)
-    train = make_dataset(_data_cfg(tiny_synth, cache="memory", cache_mb=3), "train", **kw)
+
+    def make(d, split):
+        return make_dataset(split, **dataset_options(d, split), **kw)
+
+    train = make(_data_cfg(tiny_synth, cache="memory", cache_mb=3), "train")
     assert train.dataset.frame_cache.max_bytes == 3 * 2**20
-    assert make_dataset(_data_cfg(tiny_synth, cache="memory"), "val", **kw).dataset.frame_cache is None
-    assert make_dataset(_data_cfg(tiny_synth), "train", **kw).dataset.frame_cache is None
+    assert make(_data_cfg(tiny_synth, cache="memory"), "val").dataset.frame_cache is None
+    assert make(_data_cfg(tiny_synth), "train").dataset.frame_cache is None
     with pytest.raises(ConfigError, match="data.cache"):
         _data_cfg(tiny_synth, cache="disk")
     with pytest.raises(ConfigError, match="cache_mb"):

@@ -90,3 +90,21 @@ def test_memory_cache_with_workers_and_multigrid_trains_exactly_as_without(tiny_
     assert [h["train_loss"] for h in hist_plain] == [h["train_loss"] for h in hist_cached]
     for (k, a), (_, b) in zip(plain.model.state_dict().items(), cached.model.state_dict().items()):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=k)
+
+
+def test_training_datasets_follow_the_protocol(tiny_synth):
+    from vidlab.data.datasets import make_dataset
+    from vidlab.data.datasets.protocol import TrainDataset
+    from vidlab.data.datasets.robust import RobustDataset
+
+    kw = {"list_file": tiny_synth / "train.csv", "num_classes": 10, "num_frames": 4, "sampling_rate": 2,
+          "crop_size": 24, "train_scale": (28, 32), "mean": (0.5,) * 3, "std": (0.5,) * 3}
+    robust, plain = make_dataset("train", **kw), make_dataset("train", robust=False, **kw)
+    assert isinstance(robust, RobustDataset) and isinstance(robust, TrainDataset) and isinstance(plain, TrainDataset)
+    assert plain.end_epoch(0) == {"bad_files": 0, "bad_files_total": 0} and plain.fill_cache() is None
+    v = robust.with_shape(2, 16, 4)  # the wrapper keeps its log; the wrapped dataset is reshaped
+    assert isinstance(v, RobustDataset) and v.log_dir == robust.log_dir
+    tf = v.dataset.transform
+    assert (v.dataset.num_frames, v.dataset.sampling_rate, tf.crop_size, tf.min_scale, tf.max_scale) == (2, 4, 16, 19, 21)
+    assert (robust.dataset.num_frames, robust.dataset.sampling_rate, robust.dataset.transform.crop_size) == (4, 2, 24)
+    assert v[0][0].shape == (3, 2, 16, 16)

@@ -18,14 +18,16 @@ reproduces an uninterrupted one.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import random
+import statistics
 import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -35,11 +37,12 @@ from torch.utils.data import DataLoader
 
 from vidlab import models
 from vidlab.data.datasets import make_dataset
-from vidlab.data.datasets.registry import dataset_classes
+from vidlab.data.datasets.protocol import TrainDataset
+from vidlab.data.datasets.registry import SnippetOptions, dataset_classes
 from vidlab.engine import distributed as dist
 from vidlab.engine.bn import precise_bn, set_bn_group
 from vidlab.engine.conv_pad import pad_time_explicitly
-from vidlab.engine.config import Config, ConfigError, dump_config
+from vidlab.engine.config import Config, ConfigError, DataCfg, dump_config
 from vidlab.errors import DataError
 from vidlab.engine.multigrid import MultigridPlan
 from vidlab.engine.resume import ResumeStore
@@ -115,59 +118,50 @@ def read_labels(path: str | None, num_classes: int | None) -> list[str]:
     return [str(i) for i in range(num_classes)]
 
 
+def dataset_options(d: DataCfg, split: str) -> dict[str, Any]:
+    """The :func:`~vidlab.data.datasets.make_dataset` arguments that ``data.*`` sets for ``split``
+    (the clip shape, normalisation, classes and seed come from the :class:`Trainer`, which
+    fills in the model's defaults). ``data.cache: memory`` caches the training split only."""
+    snippets = None
+    if d.modality:
+        snippets = SnippetOptions(d.modality, num_segments=d.num_segments, test_segments=d.test_segments,
+                                  new_length=d.new_length, rgb_length=d.rgb_length, flow_method=d.flow_method,
+                                  flow_scale=d.flow_scale, out_of_bound=d.out_of_bound)
+    cache = split == "train" and d.cache == "memory"
+    return {"format": d.format or "video_list", "list_file": getattr(d, split), "annotations": d.annotations,
+            "fold": d.split or 1, "root": d.root, "train_scale": tuple(d.train_scale), "test_scale": d.test_scale,
+            "flip": d.flip, "test_views": d.test_views, "test_crops": d.test_crops, "target_fps": d.target_fps,
+            "backend": d.backend, "min_frames": d.min_frames,
+            "cache_bytes": int(float(d.cache_mb) * 2**20) if cache else None, "snippets": snippets,
+            "robust": d.robust is not False}
+
+
 class TrainingInterrupted(RuntimeError):
     """SIGTERM arrived; a resume point was written before stopping."""
 
 
 class ShapedDataset(torch.utils.data.Dataset):
     """Serves items requested as ``(index, num_frames, crop, sampling_rate)`` (multigrid)
-    by a copy of the dataset configured for that shape; plain ints pass through.
+    by a copy of the dataset in that shape (:meth:`TrainDataset.with_shape`, made once per
+    shape); plain ints pass through.
 
     With ``random_rate`` (PySlowFast's long cycle), a shape whose sampling rate is
     above the dataset's own makes each clip draw its rate between the two
-    (:func:`vidlab.data.sampling.draw_sampling_rate`); otherwise every clip takes it."""
+    (:func:`vidlab.data.sampling.draw_sampling_rate`); otherwise every clip takes it.
+    ``default_crop`` is accepted for existing callers: datasets scale their jitter from their own crop."""
 
-    def __init__(self, ds, default_crop: int, random_rate: bool = False):
+    def __init__(self, ds: TrainDataset, default_crop: int | None = None, random_rate: bool = False):
         self.ds = ds
-        self.default_crop = default_crop
         self.random_rate = random_rate
-        self._variants: dict = {}
+        self._variants: dict[tuple[int, int, int], TrainDataset] = {}
 
     def __len__(self) -> int:
         return len(self.ds)
 
-    def __getattr__(self, name):
-        if name == "ds":
-            raise AttributeError(name)
-        return getattr(self.ds, name)
-
-    def variant(self, t: int, s: int, tau: int):
+    def variant(self, t: int, s: int, tau: int) -> TrainDataset:
         key = (t, s, tau)
         if key not in self._variants:
-            import copy
-            import dataclasses
-
-            from vidlab.data.datasets.robust import RobustDataset
-
-            def reshaped(ds):
-                v = copy.copy(ds)
-                v.num_frames = t
-                if self.random_rate and hasattr(v, "max_sampling_rate") and tau > v.sampling_rate:
-                    v.max_sampling_rate = tau
-                else:
-                    v.sampling_rate = tau
-                r = s / self.default_crop
-                tf = v.transform
-                v.transform = dataclasses.replace(tf, crop_size=s, min_scale=max(s, int(round(tf.min_scale * r))),
-                                                  max_scale=max(s, int(round(tf.max_scale * r))))
-                return v
-
-            if isinstance(self.ds, RobustDataset):  # reshape the wrapped dataset, keep the wrapper's bookkeeping
-                v = copy.copy(self.ds)
-                v.dataset = reshaped(self.ds.dataset)
-            else:
-                v = reshaped(self.ds)
-            self._variants[key] = v
+            self._variants[key] = self.ds.with_shape(t, s, tau, self.random_rate)
         return self._variants[key]
 
     def __getitem__(self, item):
@@ -184,10 +178,14 @@ class Trainer:
     DistributedDataParallel: ``data.batch_size`` is the *global* batch, split
     evenly over the processes; only rank 0 writes checkpoints, logs and
     reports; evaluation is sharded and gathered.
+
+    ``clock`` (seconds, default :func:`time.monotonic`) times epochs and ``train.time_budget``.
     """
 
-    def __init__(self, cfg: Config, *, log: Callable[[str], None] = _stderr):
+    def __init__(self, cfg: Config, *, log: Callable[[str], None] = _stderr,
+                 clock: Callable[[], float] = time.monotonic):
         self.cfg = cfg
+        self.clock = clock
         self.out_dir = Path(cfg.train.out_dir)
         self.ckpt_dir = self.out_dir / "checkpoints"
         if cfg.train.threads:
@@ -263,6 +261,8 @@ class Trainer:
         self.start_batch = 0
         self.global_step = 0
         self._epoch_acc = (0.0, 0, 0)
+        self._step_seconds: list[float] = []  # optimizer steps of the current epoch, in seconds
+        self._steps_per_epoch = 0
         self._tb = None
         self._stop = False
 
@@ -302,27 +302,24 @@ class Trainer:
         if not getattr(d, split) and not (d.annotations and d.format != "video_list"):
             raise ConfigError(f"data.{split} is not set")
         try:
-            return make_dataset(d, split, num_classes=self.num_classes, num_frames=self.num_frames,
-                                sampling_rate=self.sampling_rate, crop_size=self.crop_size, mean=self.mean,
-                                std=self.std, seed=self.cfg.train.seed, log_dir=self.out_dir / "bad_files")
+            return make_dataset(split, **dataset_options(d, split), num_classes=self.num_classes,
+                                num_frames=self.num_frames, sampling_rate=self.sampling_rate,
+                                crop_size=self.crop_size, mean=self.mean, std=self.std, seed=self.cfg.train.seed,
+                                log_dir=self.out_dir / "bad_files")
         except DataError as e:
             raise ConfigError(str(e)) from None
 
-    def _fill_frame_cache(self, ds) -> None:
+    def _fill_frame_cache(self, ds: TrainDataset) -> None:
         """``data.cache: memory``: decode the training videos into the cache in this process before
         training starts. Loader workers (forked every epoch) then share it instead of each filling
         a cache of its own that dies with it at the epoch's end, and the first epoch takes as long
         as the others, so ``train.time_budget`` judges the pace from a representative epoch."""
-        inner = getattr(ds, "dataset", ds)  # RobustDataset wraps the VideoListDataset
-        cache = getattr(inner, "frame_cache", None)
-        if cache is None:
-            return
-        t0 = time.time()
-        n = inner.fill_cache(progress=self.cfg.train.progress and self.dist.is_main)
-        self.log(f"data.cache: {n} of {len({r.path for r in inner.records})} training videos in RAM "
-                 f"({cache.used / 2**20:.0f} MiB of {cache.max_bytes / 2**20:.0f}), {time.time() - t0:.1f}s")
+        t0 = self.clock()
+        filled = ds.fill_cache(progress=self.cfg.train.progress and self.dist.is_main)
+        if filled is not None:
+            self.log(f"data.cache: {filled}, {self.clock() - t0:.1f}s")
 
-    def _train_loader(self, ds, epoch: int, start_batch: int) -> DataLoader:
+    def _train_loader(self, ds: TrainDataset, epoch: int, start_batch: int) -> DataLoader:
         shapes = None
         if self.multigrid is not None:
             plan = self.multigrid
@@ -333,7 +330,7 @@ class Trainer:
             drop_last=len(ds) >= self.cfg.data.batch_size,
         )
         random_rate = self.multigrid is not None and self.cfg.multigrid.random_sampling_rate
-        return DataLoader(ShapedDataset(ds, self.crop_size, random_rate), batch_sampler=sampler,
+        return DataLoader(ShapedDataset(ds, random_rate=random_rate), batch_sampler=sampler,
                           num_workers=self.cfg.data.num_workers, generator=torch.Generator().manual_seed(0))
 
     def _eval_loader(self, ds) -> DataLoader:
@@ -376,7 +373,7 @@ class Trainer:
                 end = s.lr * self.multigrid.lr_multiplier(s.warmup_epochs)
                 return s.warmup_start_lr + (end - s.warmup_start_lr) * epoch / s.warmup_epochs
             return s.lr * self.multigrid.lr_multiplier(epoch)
-        return lr_at_epoch(s, epoch)
+        return lr_at_epoch(s, min(epoch, s.epochs))  # past the end the schedule stays at its end
 
     @property
     def total_epochs(self) -> int:
@@ -422,6 +419,7 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
                 "history": self.history, "best_top1": self.best_top1, "epoch_acc": list(self._epoch_acc),
                 "rng": rngs, "world_size": self.dist.world_size, "solver_epochs": self.cfg.solver.epochs,
+                "solver_warmup_epochs": self.cfg.solver.warmup_epochs,
             }
             if self.ema is not None:
                 state["ema"] = self.ema.state_dict()
@@ -444,6 +442,7 @@ class Trainer:
         self.start_epoch, self.start_batch = int(state["epoch"]), int(state["batch"])
         self.global_step = int(state["global_step"])
         self.cfg.solver.epochs = int(state.get("solver_epochs", self.cfg.solver.epochs))
+        self.cfg.solver.warmup_epochs = float(state.get("solver_warmup_epochs", self.cfg.solver.warmup_epochs))
         acc = state["epoch_acc"]
         self._epoch_acc = (float(acc[0]), int(acc[1]), int(acc[2]))
         rngs = state["rng"]
@@ -476,15 +475,16 @@ class Trainer:
         if cfg.train.tensorboard and self.dist.is_main:
             self._tb = _summary_writer(self.out_dir / "tb", self.log)
         old_handler = _install_sigterm(self)
-        t_start = time.time()
+        t_start = self.clock()
+        epoch = self.start_epoch
         try:
-            for epoch in range(self.start_epoch, self.total_epochs):
-                t0 = time.time()
+            while epoch < self.total_epochs:  # not a range: train.time_budget may shorten the schedule
+                t0 = self.clock()
                 start_batch = self.start_batch if epoch == self.start_epoch else 0
                 stats = self.train_epoch(train_ds, epoch, start_batch)
                 if stats is None:  # SIGTERM: a resume point was written
                     raise TrainingInterrupted(f"stopped by SIGTERM; resume with --resume from {self.store.root}")
-                row = {"epoch": epoch + 1, **stats, "seconds": time.time() - t0}
+                row = {"epoch": epoch + 1, **stats, "seconds": self.clock() - t0}
                 if cfg.train.precise_bn:
                     precise_bn(self.model, iter(self._train_loader(train_ds, epoch + 10_000, 0)),
                                cfg.train.precise_bn, self.device)
@@ -505,26 +505,31 @@ class Trainer:
                                 num_classes=self.num_classes, model_kwargs=cfg.model.kwargs, labels=self.labels,
                                 preprocessing=self.preprocessing())
                 self._epoch_acc = (0.0, 0, 0)
-                self.save_resume(epoch + 1, 0)
                 self.log(_format_row(row))
+                stop = False
                 if cfg.train.time_budget and not last:
-                    stop = self._fit_budget(epoch, time.time() - t_start) if self.dist.is_main else False
-                    if dist.broadcast_object((stop, cfg.solver.epochs))[0]:
-                        break
+                    now = self.clock()
+                    stop = self._fit_budget(epoch, now - t_start, now - t0) if self.dist.is_main else False
+                    s = cfg.solver
+                    stop, s.epochs, s.warmup_epochs = dist.broadcast_object((stop, s.epochs, s.warmup_epochs))
+                self.save_resume(epoch + 1, 0)  # after the budget: a resumed run keeps a shortened schedule
+                if stop:
+                    break
+                epoch += 1
         finally:
             _restore_sigterm(old_handler)
             if self._tb is not None:
                 self._tb.close()
         return self.history
 
-    def _fit_budget(self, epoch: int, elapsed: float) -> bool:
+    def _fit_budget(self, epoch: int, elapsed: float, last_epoch: float | None = None) -> bool:
         """Keep the run inside ``train.time_budget``: if the remaining epochs would
         not fit at the pace so far, shorten the schedule (the learning rate still
         decays to its end) or, when the budget is already spent, stop. True = stop."""
         cfg = self.cfg
         budget = cfg.train.time_budget
-        done = epoch + 1 - self.start_epoch
-        per_epoch = elapsed / max(done, 1)
+        mean_epoch = elapsed / max(epoch + 1 - self.start_epoch, 1)
+        per_epoch = max(self._epoch_pace(mean_epoch if last_epoch is None else last_epoch), 1e-6)
         if elapsed >= budget:
             self.log(f"time budget of {budget:.0f}s spent after epoch {epoch + 1}; stopping")
             return True
@@ -532,10 +537,50 @@ class Trainer:
         if fits < cfg.solver.epochs and self.multigrid is None:
             self.log(f"time budget of {budget:.0f}s: {per_epoch:.1f}s per epoch, shortening the schedule "
                      f"from {cfg.solver.epochs} to {max(fits, epoch + 2)} epochs")
-            cfg.solver.epochs = max(fits, epoch + 2)
+            self._shorten_schedule(epoch + 1, max(fits, epoch + 2))
         return False
 
-    def train_epoch(self, ds, epoch: int, start_batch: int = 0) -> dict | None:
+    def _epoch_pace(self, last_epoch: float) -> float:
+        """Seconds the next epoch should take (``last_epoch``: the last one's, evaluation and
+        checkpoints included): the last epoch's time outside optimizer steps
+        (evaluation, checkpoints) plus its median step time for every step. A burst of slow steps
+        (another process on the cores, first-call kernel setup) then does not pass for the pace of
+        the whole run and cut the schedule to a few epochs; if the machine stays slow, the next
+        epoch's measure cuts further."""
+        steps = self._step_seconds
+        if not steps:
+            return last_epoch
+        outside = max(last_epoch - sum(steps), 0.0)
+        return outside + statistics.median(steps) * max(self._steps_per_epoch, len(steps))
+
+    def _shorten_schedule(self, done: int, epochs: int) -> None:
+        """``solver.epochs = epochs`` after ``done`` epochs, without raising the learning rate:
+        it drops to the shortened schedule's value (a cosine further along) and decays from there.
+        A warmup still running keeps its slope and ends where it meets the shortened schedule
+        (by ``epochs`` at the latest), so it does not jump either."""
+        s = self.cfg.solver
+        w, start = s.warmup_epochs, s.warmup_start_lr
+        peak = lr_at_epoch(s, w)  # where the warmup was heading
+        s.epochs = epochs
+        if w <= done:
+            return
+        after = copy.copy(s)
+        after.warmup_epochs = 0.0
+
+        def met(x: float) -> bool:  # has the ramp reached the shortened schedule at x?
+            return start + (peak - start) * x / w >= lr_at_epoch(after, x)
+
+        lo, hi = float(done), min(w, float(epochs))
+        if met(lo):
+            hi = lo
+        elif met(hi):
+            for _ in range(60):
+                mid = (lo + hi) / 2
+                lo, hi = (lo, mid) if met(mid) else (mid, hi)
+        self.log(f"time budget: the warmup ends at epoch {hi:.2f} instead of {w:g}")
+        s.warmup_epochs = hi
+
+    def train_epoch(self, ds: TrainDataset, epoch: int, start_batch: int = 0) -> dict | None:
         """One epoch (from global batch ``start_batch``); None if SIGTERM stopped it."""
         from tqdm.auto import tqdm
 
@@ -543,6 +588,7 @@ class Trainer:
         ds.set_epoch(epoch)
         loader = self._train_loader(ds, epoch, start_batch)
         n_iter = loader.batch_sampler.num_batches
+        self._step_seconds, self._steps_per_epoch = [], n_iter
         self.net.train()
         total_loss, total_correct, total_seen = self._epoch_acc
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{self.total_epochs}",
@@ -553,8 +599,10 @@ class Trainer:
             lr = self.lr_at(epoch + it / n_iter)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
+            t_step = self.clock()
             loss_value, correct = self._step(_to_device(clips, self.device), labels.to(self.device),
                                              epoch, it)
+            self._step_seconds.append(self.clock() - t_step)
             b = labels.shape[0]
             # global figures: every process contributes its share
             stats = dist.all_reduce_sum(torch.tensor([loss_value * b, correct, b], dtype=torch.float64))
@@ -578,16 +626,16 @@ class Trainer:
         bar.close()
         stats = {"train_loss": total_loss / max(total_seen, 1), "train_top1": total_correct / max(total_seen, 1),
                  "lr": lr}
-        if hasattr(ds, "end_epoch"):  # RobustDataset: report bad videos, stop past data.max_bad_fraction
-            report = self.out_dir / "bad_files.json" if self.dist.is_main else None
-            try:
-                bad = ds.end_epoch(epoch, report=report, max_bad_fraction=cfg.data.max_bad_fraction)
-            except DataError as e:
-                raise ConfigError(str(e)) from None
-            if bad["bad_files_total"]:
-                stats.update(bad)
-                self.log(f"{bad['bad_files']} unusable training videos this epoch ({bad['bad_files_total']} so far): "
-                         f"see {self.out_dir / 'bad_files.json'}")
+        # a robust dataset reports its bad videos and stops past data.max_bad_fraction
+        report = self.out_dir / "bad_files.json" if self.dist.is_main else None
+        try:
+            bad = ds.end_epoch(epoch, report=report, max_bad_fraction=cfg.data.max_bad_fraction)
+        except DataError as e:
+            raise ConfigError(str(e)) from None
+        if bad.get("bad_files_total"):
+            stats.update(bad)
+            self.log(f"{bad['bad_files']} unusable training videos this epoch ({bad['bad_files_total']} so far): "
+                     f"see {self.out_dir / 'bad_files.json'}")
         return stats
 
     def _step(self, clips, labels: torch.Tensor, epoch: int, it: int) -> tuple[float, int]:

@@ -48,6 +48,7 @@ default). A missing cache file is always an error naming it.
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from vidlab.data.datasets.protocol import ClipDatasetMixin, rescaled_transform
 from vidlab.data.datasets.rawframes import FrameDirectory, RawframeRecord, read_rawframe_list
 from vidlab.data.datasets.video_list import read_video_list
 from vidlab.data.sampling import segment_indices
@@ -249,7 +251,7 @@ def snippet_frames(modality: str, new_length: int) -> int:
     return new_length if modality == "rgb" else new_length + 1
 
 
-class SnippetDataset(Dataset):
+class SnippetDataset(ClipDatasetMixin, Dataset):
     """TSN / two-stream samples (see the module docstring for the layout).
 
     Args:
@@ -267,6 +269,8 @@ class SnippetDataset(Dataset):
         out_of_bound: ``"error"`` | ``"repeat_last"`` | ``"loop"`` for videos
             too short for one snippet.
         check_files: verify every cache folder at construction.
+
+    It is a :class:`~vidlab.data.datasets.protocol.TrainDataset`.
     """
 
     def __init__(
@@ -327,6 +331,14 @@ class SnippetDataset(Dataset):
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def with_shape(self, num_frames: int, crop_size: int, sampling_rate: int,
+                   random_rate: bool = False) -> SnippetDataset:
+        """A copy cropping ``crop_size``: only the spatial shape changes (a sample's frames are
+        set by ``num_segments`` and ``new_length``)."""
+        v = copy.copy(self)
+        v.transform = rescaled_transform(self.transform, crop_size)
+        return v
 
     @property
     def labels(self) -> list:

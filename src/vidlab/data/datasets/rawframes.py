@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from vidlab.data.datasets.protocol import ClipDatasetMixin
 from vidlab.data.sampling import clip_indices, draw_sampling_rate, plan_views, uniform_view_indices
 from vidlab.data.transforms import ClipTransform
 from vidlab.errors import DataError
@@ -204,7 +205,7 @@ class FrameDirectory:
         return f"FrameDirectory({str(self.path)!r}, num_frames={self.num_frames}, flow={self.flow_format})"
 
 
-class RawframeDataset(Dataset):
+class RawframeDataset(ClipDatasetMixin, Dataset):
     """Clips from a rawframe list, with :class:`~vidlab.data.datasets.VideoListDataset`'s
     sampling and items.
 
@@ -226,6 +227,8 @@ class RawframeDataset(Dataset):
     ``check_files=True`` opens every folder at construction and fails on the
     first missing file; otherwise a missing file fails the item that needs it
     (a :class:`DataError` naming it; never a silent wrong tensor).
+
+    It is a :class:`~vidlab.data.datasets.protocol.TrainDataset`.
     """
 
     def __init__(

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from vidlab.data.datasets.protocol import TrainDataset
 from vidlab.data.datasets.video_list import VideoRecord, read_video_list
 from vidlab.errors import DataError
 
@@ -42,6 +43,7 @@ __all__ = [
     "DatasetIndex",
     "FileIndex",
     "FormatSpec",
+    "SnippetOptions",
     "build_dataset",
     "dataset_classes",
     "get_format",
@@ -457,96 +459,123 @@ def dataset_classes(data_cfg) -> list[str] | None:
     return None
 
 
-def make_dataset(data_cfg, split: str, *, num_classes: int, num_frames: int, sampling_rate: int, crop_size: int,
-                 mean, std, seed: int = 0, log_dir: str | os.PathLike | None = None):
-    """The dataset ``Trainer.dataset(split)`` needs, for any ``data.format``.
+@dataclass(frozen=True)
+class SnippetOptions:
+    """TSN / two-stream samples instead of clips (see
+    :class:`~vidlab.data.datasets.flow_clips.SnippetDataset`, whose arguments these are)."""
 
-    ``data_cfg`` is the engine's ``DataCfg`` (read with ``getattr``, so the
-    optional keys ``annotations``, ``split``, ``min_frames``, ``robust``,
-    ``cache`` and ``cache_mb`` may be absent). ``data.cache: memory`` gives
-    the training split a :class:`~vidlab.data.datasets.video_list.FrameCache`
-    of ``data.cache_mb`` MiB (each video decoded once, its frames kept in
-    RAM). A video, or a record's segment, with fewer than
-    ``data.min_frames`` frames (default: ``num_frames``, the clip's length)
-    counts as too short. ``video_list``: ``data.{split}`` is the list
-    (exactly the engine's old behaviour, plus robustness). Other formats: the
-    annotation file/folder is ``data.annotations`` or else ``data.{split}``,
-    the fold ``data.split`` (default 1), the videos under ``data.root``.
-    ``train`` is wrapped in :class:`~vidlab.data.datasets.robust.RobustDataset`
-    (substitute), ``val``/``test`` too with the placeholder policy (a bad
-    video gives an all-zero item with index -1: drop those rows), unless
-    ``data.robust`` is false. ``log_dir`` keeps the bad-file log (default: a
-    temporary folder).
+    modality: str  # rgb | flow | rgb_diff | rgb+flow
+    num_segments: int = 3
+    test_segments: int | None = None
+    new_length: int | None = None
+    rgb_length: int = 1
+    flow_method: str = "farneback"  # flow computed on the fly when the list names videos
+    flow_scale: float = 20.0
+    out_of_bound: str = "error"
+
+
+def make_dataset(split: str, *, num_classes: int, num_frames: int, sampling_rate: int, crop_size: int,
+                 mean: Sequence[float], std: Sequence[float], format: str = "video_list",
+                 list_file: str | os.PathLike | None = None, annotations: str | os.PathLike | None = None,
+                 fold: int = 1, root: str | os.PathLike | None = None, train_scale: Sequence[int] = (256, 320),
+                 test_scale: int | None = None, flip: float = 0.5, test_views: int = 1, test_crops: int = 1,
+                 target_fps: float | None = None, backend: str = "pyav", min_frames: int | None = None,
+                 cache_bytes: int | None = None, snippets: SnippetOptions | None = None, robust: bool = True,
+                 seed: int = 0, log_dir: str | os.PathLike | None = None) -> TrainDataset:
+    """The ``split`` (train/val/test) dataset of any format, as ``Trainer.dataset(split)`` needs it.
+
+    ``format="video_list"``: ``list_file`` is the split's list (paths resolved against
+    ``root``, default the list's folder). Other formats: ``annotations`` (default
+    ``list_file``) is the official annotation file/folder, ``fold`` the official split,
+    the videos are under ``root``. Training clips are ``num_frames`` every
+    ``sampling_rate`` frames (at ``target_fps`` if given), short side jittered in
+    ``train_scale``, a ``crop_size`` crop, flipped with probability ``flip``;
+    evaluation takes ``test_views`` temporal views x ``test_crops`` crops (``val``: one
+    crop) at short side ``test_scale``. ``snippets`` makes TSN / two-stream samples
+    from a rawframes or video list (``list_file``) instead.
+
+    ``cache_bytes`` gives the dataset a
+    :class:`~vidlab.data.datasets.video_list.FrameCache` of that many bytes (each video
+    decoded once, its frames kept in RAM). A video, or a record's segment, with fewer
+    than ``min_frames`` frames (default: ``num_frames``; 0 or 1: any decodable video)
+    counts as too short. Unless ``robust`` is false, ``train`` is wrapped in
+    :class:`~vidlab.data.datasets.robust.RobustDataset` (substitute), ``val``/``test``
+    too with the placeholder policy (a bad video gives an all-zero item with index -1:
+    drop those rows; snippet evaluation is not wrapped). ``log_dir`` keeps the
+    bad-file log (default: a temporary folder).
     """
     from vidlab.data.datasets.robust import RobustDataset
     from vidlab.data.datasets.video_list import VideoListDataset
     from vidlab.data.transforms import ClipTransform
 
-    d = data_cfg
-    fmt = getattr(d, "format", "video_list") or "video_list"
     train = split == "train"
-    if getattr(d, "modality", None):
-        return _snippet_dataset(d, split, crop_size=crop_size, mean=mean, std=std, seed=seed, log_dir=log_dir)
-    tf = ClipTransform(train=train, crop_size=crop_size, min_scale=d.train_scale[0], max_scale=d.train_scale[1],
-                       test_scale=d.test_scale, flip=d.flip, mean=tuple(mean), std=tuple(std),
-                       spatial_crops=1 if split == "val" else d.test_crops)
+    if snippets is not None:
+        return _snippet_dataset(split, snippets, list_file=list_file, root=root, crop_size=crop_size,
+                                train_scale=train_scale, test_scale=test_scale, flip=flip, test_crops=test_crops,
+                                mean=mean, std=std, backend=backend, robust=robust, seed=seed, log_dir=log_dir)
+    tf = ClipTransform(train=train, crop_size=crop_size, min_scale=train_scale[0], max_scale=train_scale[1],
+                       test_scale=test_scale, flip=flip, mean=tuple(mean), std=tuple(std),
+                       spatial_crops=1 if split == "val" else test_crops)
     kwargs = dict(mode="train" if train else "test", num_frames=num_frames, sampling_rate=sampling_rate, transform=tf,
-                  target_fps=d.target_fps, num_views=1 if split == "val" else d.test_views, seed=seed,
-                  backend=getattr(d, "backend", "pyav"), min_frames=_min_frames(d, num_frames))
-    if train and getattr(d, "cache", None) == "memory":
-        kwargs["cache_bytes"] = int(float(getattr(d, "cache_mb", 2048.0)) * 2**20)
-    if get_format(fmt).name == "video_list":
-        path = getattr(d, split, None)
-        if not path:
+                  target_fps=target_fps, num_views=1 if split == "val" else test_views, seed=seed,
+                  backend=backend, min_frames=_min_frames(min_frames, num_frames), cache_bytes=cache_bytes)
+    if get_format(format).name == "video_list":
+        if not list_file:
             raise DataError(f"data.{split} is not set")
-        records = read_video_list(path, d.root)
+        records = read_video_list(list_file, root)
         bad = [r for r in records if any(l < 0 or l >= num_classes for l in _labels(r))]
         if bad:
-            raise DataError(f"{path}: label {bad[0].label} of {bad[0].path} outside [0, {num_classes})")
+            raise DataError(f"{list_file}: label {bad[0].label} of {bad[0].path} outside [0, {num_classes})")
         multi = any(isinstance(r.label, tuple) for r in records)
         ds = VideoListDataset(records, multi_label=multi, num_classes=num_classes if multi else None, **kwargs)
         ds.missing = []
     else:
-        index = _index_for(d, split)
+        ann = annotations or list_file
+        if not ann:
+            raise DataError(f"data.{split} is not set (for --format {format}: the annotation file or folder)")
+        index = _cached_index(format, str(ann), int(fold or 1))
         if index.num_classes != num_classes:
-            raise DataError(f"{fmt}: the annotations have {index.num_classes} classes, the model {num_classes}")
-        ds = build_dataset(index, split, root=d.root, robust=False, **kwargs)
-    if getattr(d, "robust", True) is False:
+            raise DataError(f"{format}: the annotations have {index.num_classes} classes, the model {num_classes}")
+        ds = build_dataset(index, split, root=root, robust=False, **kwargs)
+    if not robust:
         return ds
     return RobustDataset(ds, policy="substitute" if train else "placeholder",
                          log_dir=None if log_dir is None else Path(log_dir) / split)
 
 
-def _snippet_dataset(d, split: str, *, crop_size: int, mean, std, seed: int, log_dir):
-    """TSN / two-stream samples (``data.modality``) from a rawframes list (cached
-    frames and flow) or a video list (flow computed on the fly)."""
+def _snippet_dataset(split: str, opts: SnippetOptions, *, list_file: str | os.PathLike | None,
+                     root: str | os.PathLike | None, crop_size: int, train_scale: Sequence[int],
+                     test_scale: int | None, flip: float, test_crops: int, mean: Sequence[float],
+                     std: Sequence[float], backend: str, robust: bool, seed: int,
+                     log_dir: str | os.PathLike | None) -> TrainDataset:
+    """TSN / two-stream samples from a rawframes list (cached frames and flow) or a video
+    list (flow computed on the fly)."""
     from vidlab.data.datasets.flow_clips import SnippetDataset, SnippetTransform, read_any_list
     from vidlab.data.datasets.robust import RobustDataset
 
-    path = getattr(d, split, None)
-    if not path:
+    if not list_file:
         raise DataError(f"data.{split} is not set")
     train = split == "train"
     rgb_norm = {} if len(mean) != 3 else {"mean": tuple(mean), "std": tuple(std)}  # flow models: no RGB stats
-    tf = SnippetTransform(train=train, crop_size=crop_size, min_scale=d.train_scale[0], max_scale=d.train_scale[1],
-                          test_scale=d.test_scale, flip=d.flip, flow_scale=d.flow_scale,
-                          spatial_crops=1 if split == "val" else d.test_crops, **rgb_norm)
+    tf = SnippetTransform(train=train, crop_size=crop_size, min_scale=train_scale[0], max_scale=train_scale[1],
+                          test_scale=test_scale, flip=flip, flow_scale=opts.flow_scale,
+                          spatial_crops=1 if split == "val" else test_crops, **rgb_norm)
     try:
-        ds = SnippetDataset(read_any_list(path, d.root), mode="train" if train else "test", modality=d.modality,
-                            transform=tf, num_segments=d.num_segments, new_length=d.new_length,
-                            test_segments=d.test_segments, rgb_length=d.rgb_length, estimator=d.flow_method,
-                            out_of_bound=d.out_of_bound, seed=seed, backend=getattr(d, "backend", "pyav"))
+        ds = SnippetDataset(read_any_list(list_file, root), mode="train" if train else "test",
+                            modality=opts.modality, transform=tf, num_segments=opts.num_segments,
+                            new_length=opts.new_length, test_segments=opts.test_segments,
+                            rgb_length=opts.rgb_length, estimator=opts.flow_method,
+                            out_of_bound=opts.out_of_bound, seed=seed, backend=backend)
     except ValueError as e:
         raise DataError(f"data: {e}") from None
-    if not train or getattr(d, "robust", True) is False:
+    if not train or not robust:
         return ds  # evaluation reads every video or stops with the error naming it
     return RobustDataset(ds, policy="substitute", log_dir=None if log_dir is None else Path(log_dir) / split)
 
 
-def _min_frames(d, num_frames: int) -> int:
-    """``data.min_frames`` if set (0 or 1: any decodable video), else the clip's frame count."""
-    v = getattr(d, "min_frames", None)
-    return max(int(v), 1) if v is not None else int(num_frames)
+def _min_frames(min_frames: int | None, num_frames: int) -> int:
+    """``min_frames`` if set (0 or 1: any decodable video), else the clip's frame count."""
+    return max(int(min_frames), 1) if min_frames is not None else int(num_frames)
 
 
 # ----------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
+from vidlab.data.datasets.protocol import CacheFill
 from vidlab.errors import DataError, VidlabError
 
 __all__ = ["BadDataError", "RobustDataset", "bad_file_report"]
@@ -81,6 +82,7 @@ class RobustDataset(Dataset):
     :class:`BadDataError` (the set is then mostly broken). ``seed`` defaults to
     the wrapped dataset's ``seed``. Attributes of the wrapped dataset
     (``records``, ``labels``, ``classes``, ...) are reachable through the wrapper.
+    Wrapping a :class:`~vidlab.data.datasets.protocol.TrainDataset` gives one.
     """
 
     def __init__(self, dataset: Dataset, *, policy: str = "substitute", max_attempts: int = 32,
@@ -111,8 +113,7 @@ class RobustDataset(Dataset):
         return getattr(self.dataset, name)
 
     def __setattr__(self, name: str, value) -> None:
-        # settings of the wrapped dataset (num_frames, transform, ... e.g. the engine's
-        # multigrid variants) go to it
+        # settings of the wrapped dataset (num_frames, transform, ...) go to it
         if name not in RobustDataset._OWN and "dataset" in self.__dict__ and hasattr(self.dataset, name):
             setattr(self.dataset, name, value)
         else:
@@ -131,6 +132,19 @@ class RobustDataset(Dataset):
         self.epoch = int(epoch)
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(epoch)
+
+    def with_shape(self, num_frames: int, crop_size: int, sampling_rate: int,
+                   random_rate: bool = False) -> RobustDataset:
+        """The wrapped dataset reshaped (its :meth:`~vidlab.data.datasets.protocol.TrainDataset.with_shape`),
+        in a wrapper sharing this one's log, seed, epoch and policy."""
+        import copy
+
+        new = copy.copy(self)
+        new.dataset = self.dataset.with_shape(num_frames, crop_size, sampling_rate, random_rate)
+        return new
+
+    def fill_cache(self, progress: bool = False) -> CacheFill | None:
+        return self.dataset.fill_cache(progress)
 
     def path_of(self, index: int) -> str:
         recs = getattr(self.dataset, "records", None)

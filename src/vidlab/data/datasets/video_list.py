@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from vidlab.data.datasets.protocol import CacheFill, ClipDatasetMixin
 from vidlab.data.sampling import clip_indices, draw_sampling_rate, plan_views, uniform_view_indices
 from vidlab.data.transforms import ClipTransform
 from vidlab.errors import DataError
@@ -169,7 +170,7 @@ def read_video_list(list_file: str | os.PathLike, root: str | os.PathLike | None
     return records
 
 
-class VideoListDataset(Dataset):
+class VideoListDataset(ClipDatasetMixin, Dataset):
     """Clips from a video list, PySlowFast-style.
 
     ``mode="train"``: one clip per video with a random temporal start and
@@ -194,7 +195,9 @@ class VideoListDataset(Dataset):
     (:class:`FrameCache`; ``data.cache: memory``): each video is decoded once
     and later items are cut from its frames, identical to decoding them from
     the file. Copies of the dataset (``copy.copy``, as multigrid's reshaped
-    variants are) share one cache.
+    variants from :meth:`with_shape` are) share one cache.
+
+    It is a :class:`~vidlab.data.datasets.protocol.TrainDataset`.
     """
 
     def __init__(
@@ -272,19 +275,22 @@ class VideoListDataset(Dataset):
 
         return VideoReader(path, backend=self.backend, threads=self.threads)
 
-    def fill_cache(self, progress: bool = False) -> int:
-        """Decode every video into the frame cache now (until its budget is spent); the number cached.
+    def fill_cache(self, progress: bool = False) -> CacheFill | None:
+        """Decode every video into the frame cache now (until its budget is spent); what it holds
+        then, or None without a cache.
 
         Unreadable videos are skipped here: reading the item reports them as usual.
         ``progress`` shows a progress bar (on stderr)."""
-        if self.frame_cache is None:
-            return 0
+        cache = self.frame_cache
+        if cache is None:
+            return None
         from tqdm.auto import tqdm
 
         paths = list(dict.fromkeys(r.path for r in self.records))
         bar = tqdm(paths, desc="data.cache: decoding", disable=not progress, leave=False, file=sys.stderr,
                    dynamic_ncols=True)
-        return self.frame_cache.fill(bar, backend=self.backend, threads=self.threads)
+        n = cache.fill(bar, backend=self.backend, threads=self.threads)
+        return CacheFill(cached=n, videos=len(paths), used_bytes=cache.used, max_bytes=cache.max_bytes)
 
     def __getitem__(self, index: int):
         rec = self.records[index]

@@ -1,0 +1,134 @@
+"""train.time_budget on a fake clock: the run ends inside the budget and the learning rate never climbs back."""
+
+import json
+from itertools import pairwise
+
+import pytest
+
+from vidlab.engine.config import from_dict
+from vidlab.engine.trainer import Trainer
+
+EPOCH_SECONDS = 10.0
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _cfg(data, out, *, epochs=10, warmup=0.5, budget=55.0):
+    return from_dict({
+        "model": {"arch": "c2d_r10_tiny", "kwargs": {"width": 8}},
+        "data": {"train": str(data / "train.csv"), "labels": str(data / "classes.txt"), "num_frames": 4,
+                 "sampling_rate": 2, "crop_size": 28, "train_scale": [32, 36], "flip": 0.0, "batch_size": 4},
+        "solver": {"lr": 0.05, "epochs": epochs, "warmup_epochs": warmup, "warmup_start_lr": 0.01},
+        "train": {"out_dir": str(out), "seed": 1, "progress": False, "tensorboard": False, "log_steps": True,
+                  "time_budget": budget},
+    })
+
+
+def _trainer(cfg, interrupt_at: int | None = None) -> tuple[Trainer, FakeClock]:
+    """A Trainer whose every training epoch takes EPOCH_SECONDS on a fake clock
+    (raising Interrupted when epoch ``interrupt_at`` would start)."""
+    clock = FakeClock()
+    t = Trainer(cfg, log=lambda m: None, clock=clock)
+    inner = t.train_epoch
+
+    def train_epoch(ds, epoch, start_batch=0):
+        if epoch == interrupt_at:
+            raise Interrupted
+        out = inner(ds, epoch, start_batch)
+        clock.now += EPOCH_SECONDS
+        return out
+
+    t.train_epoch = train_epoch
+    return t, clock
+
+
+def _steps(out) -> list[dict]:
+    return [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
+
+
+def _positions(steps) -> list[float]:
+    """Each step's place in the schedule, in epochs."""
+    per_epoch = max(s["batch"] for s in steps)
+    return [s["epoch"] - 1 + (s["batch"] - 1) / per_epoch for s in steps]
+
+
+def _non_increasing(values) -> bool:
+    return all(b <= a + 1e-12 for a, b in pairwise(values))
+
+
+def test_a_shortened_schedule_ends_inside_the_budget_and_its_lr_only_decays(tiny_synth, tmp_path):
+    t, clock = _trainer(_cfg(tiny_synth, tmp_path / "run"))
+    hist = t.fit()
+    # 10 s an epoch, 55 s: after the first epoch the schedule is cut to 5 epochs, and the run stops there
+    assert t.cfg.solver.epochs == 5
+    assert [r["epoch"] for r in hist] == [1, 2, 3, 4, 5]
+    assert clock.now <= 55.0
+    steps = _steps(tmp_path / "run")
+    assert len({s["epoch"] for s in steps}) == 5
+    lrs = [s["lr"] for s, x in zip(steps, _positions(steps)) if x >= t.cfg.solver.warmup_epochs]
+    assert _non_increasing(lrs)
+    assert lrs[-1] < 0.05 * 0.05  # decayed (nearly) to the end of the shortened cosine
+
+
+def test_shortened_mid_warmup_the_ramp_keeps_its_slope_and_then_decays(tiny_synth, tmp_path):
+    # warmup of 3 epochs, but the 45 s budget only fits 4: cut after epoch 1, still warming up
+    t, clock = _trainer(_cfg(tiny_synth, tmp_path / "run", warmup=3.0, budget=45.0))
+    hist = t.fit()
+    assert t.cfg.solver.epochs == 4 and len(hist) == 4 and clock.now <= 45.0
+    warmup = t.cfg.solver.warmup_epochs
+    assert 1.0 <= warmup < 3.0  # ends where the ramp meets the shortened cosine
+    steps = _steps(tmp_path / "run")
+    pos, lrs = _positions(steps), [s["lr"] for s in steps]
+    peak = lrs.index(max(lrs))
+    assert all(x < warmup for x in pos[:peak])
+    assert _non_increasing(lrs[peak:])  # once the ramp is over the lr only decays ...
+    assert all(b >= a - 1e-12 for a, b in pairwise(lrs[:peak + 1]))  # ... and never jumps down and up
+    slope = (lrs[1] - lrs[0]) / (pos[1] - pos[0])
+    for x, lr in zip(pos[:peak], lrs[:peak]):  # one straight ramp from warmup_start_lr, before and after the cut
+        assert lr == pytest.approx(0.01 + slope * x, rel=1e-9)
+    assert lrs[-1] < 0.05 * 0.1
+
+
+def test_a_resumed_run_keeps_the_shortened_schedule(tiny_synth, tmp_path):
+    full, _ = _trainer(_cfg(tiny_synth, tmp_path / "full", warmup=1.5))
+    hist_full = full.fit()
+    assert full.cfg.solver.epochs == 5 and full.cfg.solver.warmup_epochs < 1.5
+
+    # stopped right after the epoch that shortened the schedule (mid-warmup), then resumed
+    first, _ = _trainer(_cfg(tiny_synth, tmp_path / "split", warmup=1.5), interrupt_at=1)
+    with pytest.raises(Interrupted):
+        first.fit()
+    second, clock = _trainer(_cfg(tiny_synth, tmp_path / "split", warmup=1.5))
+    hist = second.fit(resume=True)
+    assert second.cfg.solver.epochs == 5
+    assert second.cfg.solver.warmup_epochs == full.cfg.solver.warmup_epochs
+    assert [r["epoch"] for r in hist] == [1, 2, 3, 4, 5] and clock.now <= 55.0
+    assert [s["lr"] for s in _steps(tmp_path / "split")] == [s["lr"] for s in _steps(tmp_path / "full")]
+    for a, b in zip(hist_full, hist):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-6)
+
+
+def test_a_burst_of_slow_steps_does_not_pass_for_the_pace(tiny_synth, tmp_path):
+    """A loaded machine at the start (a few 3 s steps among 0.1 s ones) must not cut the schedule
+    to a couple of epochs: the pace is the median step time over the epoch's steps, plus the time
+    spent outside steps (evaluation, checkpoints)."""
+    t, _ = _trainer(_cfg(tiny_synth, tmp_path / "run", epochs=20, budget=100.0))
+    t._steps_per_epoch = 10
+    t._step_seconds = [3.0, 3.0, 3.0] + [0.1] * 7  # 9.7 s of steps
+    assert t._epoch_pace(12.7) == pytest.approx(3.0 + 10 * 0.1)  # 3 s outside the steps + 10 median steps
+    assert not t._fit_budget(0, 12.7, 12.7)
+    # 87.3 s left at 4 s an epoch: 21 more would fit, so 20 epochs stay (the mean pace would have cut to 7)
+    assert t.cfg.solver.epochs == 20
+    t._step_seconds = [3.0] * 10  # the machine stays slow: the next measure cuts
+    assert not t._fit_budget(1, 45.7, 33.0)
+    assert t.cfg.solver.epochs == 2 + int((100.0 - 45.7) // 33.0)
