@@ -11,9 +11,9 @@ import json
 
 import pytest
 import torch
-from mmaction_ref import NUM_CLASSES, REFERENCES, mmaction2_keys, reference_input
 
-import vidlab.convert.mmaction2  # noqa: F401  (registers the mappers and the target models)
+import vidlab.convert  # noqa: F401  (registers the converters)
+from mmaction_ref import NUM_CLASSES, REFERENCES, mmaction2_keys, reference_input
 from vidlab import models
 from vidlab.apps.cli import main
 from vidlab.convert import ConversionError, get_mapper, supported

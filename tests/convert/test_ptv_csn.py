@@ -9,19 +9,15 @@ their native clips (16x224x224 and 32x224x224).
 
 
 import pytest
+import pytorchvideo.models.hub as hub  # dev extra: the reference models
 import torch
-from helpers import randomise_
 from torch import nn
 
-import vidlab.convert.ptv_csn  # registers the mappers
-import vidlab.models.csn  # registers csn_r101
-import vidlab.models.r2plus1d  # noqa: F401  (registers r2plus1d_r50)
+from helpers import randomise_
 from vidlab import models
 from vidlab.convert import ConversionError, get_mapper, supported
 from vidlab.convert.ptv_csn import map_key
 from vidlab.models.checkpoint import load_into
-
-hub = pytest.importorskip("pytorchvideo.models.hub", reason="pytorchvideo (dev extra) is needed for the reference")
 
 NATIVE = {"r2plus1d_r50": 16, "csn_r101": 32}  # frames at 224x224 that give the 4x7x7 head window
 
@@ -61,7 +57,7 @@ def test_body_matches_exactly(pair):
         ref = x
         for block in ptv.blocks[:5]:
             ref = block(ref)
-        got = ours.forward_features(x)
+        got = ours.forward_maps(x)
     assert got.shape == ref.shape and got.shape[-2:] == (2, 2)
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
 

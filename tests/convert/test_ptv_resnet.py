@@ -5,17 +5,14 @@ nothing from the removed torchvision APIs), so no workaround is applied.
 """
 
 import pytest
+import pytorchvideo.models.hub as hub  # dev extra: the reference models
 import torch
 from torch import nn
 
-import vidlab.convert.ptv_resnet  # registers the mappers
-import vidlab.models.slowfast  # noqa: F401  (registers the SlowFast family)
 from vidlab import models
 from vidlab.apps.model_table import count_flops
 from vidlab.convert import ConversionError, get_mapper
 from vidlab.models.checkpoint import CheckpointError, load_into
-
-hub = pytest.importorskip("pytorchvideo.models.hub")
 
 # pytorchvideo hub name -> (vidlab arch, frames fed to the model: Fast frames for SlowFast;
 # 32 rather than 64 for the 16x8 net to halve the test's time, the heads pool globally)

@@ -1,18 +1,16 @@
 """pytorchvideo X3D -> vidlab: key mapping, strict load and equal outputs."""
 
-
 import pytest
+import pytorchvideo.models.hub as hub  # dev extra: the reference models
 import torch
+from pytorchvideo.models.x3d import create_x3d
 from torch import nn
 
-import vidlab.convert.ptv_x3d  # noqa: F401  (registers the mapper and the x3d_* models)
+import vidlab.convert  # noqa: F401  (registers the converters)
+from helpers import randomise_
 from vidlab import models
 from vidlab.convert import ConversionError, get_mapper, supported
 from vidlab.convert.ptv_x3d import from_ptv_x3d
-
-hub = pytest.importorskip("pytorchvideo.models.hub", reason="pytorchvideo (dev extra) is needed for the reference")
-from helpers import randomise_
-from pytorchvideo.models.x3d import create_x3d
 
 # hub builders fix (frames, crop): x3d_xs 4x160, x3d_s 13x160, x3d_m 16x224, x3d_l 16x312; their head
 # pools with AvgPool3d((T, ceil(crop/32), ceil(crop/32)), stride=1), which covers the whole res5 map

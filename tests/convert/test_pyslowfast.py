@@ -7,8 +7,8 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from tests_paths import FIXTURES
 
+from tests_paths import FIXTURES
 from vidlab import models
 from vidlab.apps.cli import main
 from vidlab.convert import ConversionError
@@ -49,8 +49,11 @@ def test_pyth_through_vidlab_convert_reproduces_pyslowfast(fixtures_dir, weight_
     state = {k: weight_rule(k, tuple(json.loads(shape))) for k, shape, _ in keys}
     pyth = tmp_path / f"{folder}.pyth"
     torch.save({"model_state": state, "cur_epoch": 196}, pyth)  # PySlowFast's checkpoint layout
+    meta = json.loads((path / "meta.json").read_text())
+    # MViT's position tables depend on the crop the fixture was built at (DATA.TRAIN_CROP_SIZE)
+    kw = {"crop_size": meta["config_overrides"]["DATA.TRAIN_CROP_SIZE"]} if meta.get("arch") == "mvit" else {}
     with torch.device("meta"):
-        own = models.build(folder, num_classes=400).state_dict()
+        own = models.build(folder, num_classes=400, **kw).state_dict()
     assert [(k, list(v.shape), str(v.dtype)) for k, v in own.items()] == [
         (k, json.loads(shape), dtype) for k, shape, dtype in keys
     ]  # PySlowFast's keys, shapes, dtypes and order
@@ -59,7 +62,8 @@ def test_pyth_through_vidlab_convert_reproduces_pyslowfast(fixtures_dir, weight_
     assert code == 0, err
     assert json.loads(out)["unwrapped"] == "model_state"
     model = models.load(tmp_path / "ck")
-    meta = json.loads((path / "meta.json").read_text())
+    # recorded by the converter, read off the tables (MViT: the crop and the clip length)
+    assert model.meta["model_kwargs"] == ({**kw, "num_frames": meta["input_shapes"][0][2]} if kw else {})
     ref = torch.load(path / "logits.pt", weights_only=True)["projection"].reshape(1, -1)
     with torch.no_grad():
         got = model(_fixture_inputs(meta))

@@ -7,10 +7,6 @@ import pytest
 import torch
 from torchvision.models import video as tv
 
-import vidlab.convert.torchvision  # registers the mappers
-import vidlab.models.c3d  # registers c3d (a model without a torchvision mapper)
-import vidlab.models.s3d  # registers s3d
-import vidlab.models.video_resnet  # noqa: F401
 from vidlab import models
 from vidlab.convert import ConversionError, get_mapper, supported
 from vidlab.models.checkpoint import load_into

@@ -4,7 +4,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import vidlab.models.c3d  # noqa: F401  (registers c3d)
 from vidlab import models
 from vidlab.apps.model_table import count_flops
 from vidlab.models.c3d import SPORTS1M_MEAN_RGB_255

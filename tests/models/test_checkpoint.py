@@ -1,5 +1,9 @@
+import hashlib
 import json
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -42,9 +46,65 @@ def test_missing_and_incomplete_checkpoints(tmp_path):
 
 def test_corrupt_weights_are_refused(tmp_path):
     models.save(_model(), tmp_path / "ck")
-    (tmp_path / "ck.safetensors").write_bytes(b"\x00garbage" * 10)
+    garbage = b"\x00garbage" * 10
+    (tmp_path / "ck.safetensors").write_bytes(garbage)
+    with pytest.raises(CheckpointError, match="sha256 differs"):
+        models.load(tmp_path / "ck")
+    # a sidecar that vouches for the garbage: the safetensors reader refuses it
+    side = json.loads((tmp_path / "ck.json").read_text())
+    side["sha256"] = hashlib.sha256(garbage).hexdigest()
+    (tmp_path / "ck.json").write_text(json.dumps(side))
     with pytest.raises(CheckpointError, match="corrupt"):
         models.load(tmp_path / "ck")
+
+
+def test_a_changed_byte_is_one_error_naming_the_file(tmp_path):
+    weights = models.save(_model(), tmp_path / "ck")
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit of one weight: still valid safetensors
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError) as err:
+        models.load(tmp_path / "ck")
+    msg = str(err.value)
+    assert str(weights) in msg and "sha256" in msg and "\n" not in msg
+    with pytest.raises(CheckpointError, match="sha256 differs"):
+        models.load_state_dict(weights)  # the raw state dict is checked too
+
+
+def test_one_place_writes_sidecars():
+    """Only vidlab.models.checkpoint spells out the sidecar's format fields."""
+    import vidlab
+
+    root = Path(vidlab.__file__).parent
+    writers = [p.relative_to(root).as_posix() for p in root.rglob("*.py")
+               if p.name != "checkpoint.py" and ("FORMAT_VERSION" in p.read_text() or '"vidlab-checkpoint"' in p.read_text())]
+    assert writers == []
+
+
+def test_compressed_loader_is_registered_not_imported(tmp_path):
+    """models/ never imports compress/: a pruned checkpoint finds its loader through the
+    ``vidlab.checkpoint_loaders`` entry point, in a fresh process that never imported compress."""
+    from vidlab.compress.ckpt import save_state
+
+    m = _model().eval()
+    save_state(m, tmp_path / "pruned", {"arch": "c2d_r10_tiny", "num_classes": 4, "model_kwargs": {"dropout": 0.0}},
+               {"method": "prune", "sparsity": 0.0})
+    code = (
+        "import sys, torch\n"
+        "from vidlab import models\n"
+        "assert 'vidlab.compress' not in sys.modules\n"
+        f"m = models.load({str(tmp_path / 'pruned')!r})\n"
+        "assert 'vidlab.compress.ckpt' in sys.modules\n"
+        "print(m.num_classes)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "4"
+    side = json.loads((tmp_path / "pruned.json").read_text())
+    side["compression"]["method"] = "sparsify-9000"
+    (tmp_path / "pruned.json").write_text(json.dumps(side))
+    with pytest.raises(CheckpointError, match="no installed package registers a loader"):
+        models.load(tmp_path / "pruned")
 
 
 def test_mismatched_keys_are_named(tmp_path):

@@ -7,8 +7,6 @@ import pytest
 import torch
 from torch import nn
 
-import vidlab.models.csn  # registers csn_r101
-import vidlab.models.r2plus1d  # noqa: F401  (registers r2plus1d_r50)
 from vidlab import models
 from vidlab.apps.model_table import count_flops
 
@@ -91,7 +89,7 @@ def test_strides():
     """Output map of one 16x224 (R(2+1)D) / 32x224 (CSN) clip: 4x7x7, the zoo's head window."""
     for name, frames in [("r2plus1d_r50", 16), ("csn_r101", 32)]:
         with torch.device("meta"):
-            feats = models.build(name).forward_features(torch.empty(1, 3, frames, 224, 224))
+            feats = models.build(name).forward_maps(torch.empty(1, 3, frames, 224, 224))
         assert feats.shape == (1, 2048, 4, 7, 7)
 
 

@@ -6,7 +6,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import vidlab.models.slowfast  # noqa: F401  (registers i3d_nl_r50 and the SlowFast family)
 from vidlab import models
 from vidlab.models.nonlocal_block import Nonlocal
 from vidlab.models.resnet3d import ResNet3D, init_weights

@@ -3,13 +3,10 @@
 
 import pytest
 import torch
-from helpers import randomise_
 from torch import nn
 from torchvision.models import video as tv
 
-import vidlab.convert.torchvision  # registers the torchvision mappers
-import vidlab.models.s3d  # registers s3d
-import vidlab.models.video_resnet  # noqa: F401  (registers r3d_*, mc3_18, r2plus1d_*)
+from helpers import randomise_
 from vidlab import models
 from vidlab.apps.model_table import count_flops
 from vidlab.convert import get_mapper

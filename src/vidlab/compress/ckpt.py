@@ -26,9 +26,7 @@ for any vidlab checkpoint.
 
 from __future__ import annotations
 
-import datetime as _dt
-import hashlib
-import json
+import io
 import os
 from pathlib import Path
 
@@ -36,11 +34,12 @@ import torch
 from torch import nn
 
 from vidlab.models.checkpoint import (
-    FORMAT,
-    FORMAT_VERSION,
     CheckpointError,
     checkpoint_paths,
     read_meta,
+    register_loader,
+    verify_sha256,
+    write_sidecar,
 )
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -65,19 +64,6 @@ def weights_file(path: str | os.PathLike, meta: dict | None = None) -> Path:
     return checkpoint_paths(stem)[0]
 
 
-def _write_sidecar(stem: Path, doc: dict, blob_name: str, blob: bytes) -> None:
-    from vidlab import __version__
-
-    doc = {k: v for k, v in doc.items() if k not in ("format", "version", "sha256", "weights", "created")}
-    doc.update(format=FORMAT, version=FORMAT_VERSION, weights=blob_name, sha256=hashlib.sha256(blob).hexdigest(),
-               created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), vidlab_version=__version__)
-    doc.setdefault("model_kwargs", {})
-    sidecar = stem.with_name(stem.name + ".json")
-    tmp = sidecar.with_name(f".{sidecar.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, sidecar)
-
-
 def save_program(program: torch.jit.ScriptModule, path: str | os.PathLike, meta: dict, compression: dict) -> Path:
     """Write an int8 TorchScript program + sidecar; returns the program path."""
     stem = stem_of(path)
@@ -86,7 +72,7 @@ def save_program(program: torch.jit.ScriptModule, path: str | os.PathLike, meta:
     tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
     torch.jit.save(program, str(tmp))
     os.replace(tmp, target)
-    _write_sidecar(stem, {**meta, "compression": compression}, target.name, target.read_bytes())
+    write_sidecar(stem, {**meta, "compression": compression}, target.name, target.read_bytes())
     return target
 
 
@@ -177,10 +163,16 @@ def load_compressed(path: str | os.PathLike) -> nn.Module:
         prog_path = weights_file(stem, meta)
         if not prog_path.exists():
             raise CheckpointError(f"{stem}: int8 program {prog_path.name} not found")
+        blob = prog_path.read_bytes()
+        verify_sha256(prog_path, blob, meta)
         torch.backends.quantized.engine = comp.get("backend", "x86")
         try:
-            program = torch.jit.load(str(prog_path), map_location="cpu")
+            program = torch.jit.load(io.BytesIO(blob), map_location="cpu")
         except Exception as e:  # noqa: BLE001
             raise CheckpointError(f"{prog_path}: unreadable TorchScript program ({str(e).splitlines()[0][:160]})") from None
         return CompressedProgram(program, meta, comp.get("backend", "x86")).eval()
     raise CheckpointError(f"{stem}: unknown compression method {method!r}")
+
+
+register_loader("prune", load_compressed)
+register_loader("int8", load_compressed)

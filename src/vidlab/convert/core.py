@@ -37,7 +37,8 @@ def infer_num_classes(arch: str, state: dict[str, torch.Tensor]) -> int | None:
     return None
 
 
-def _pyslowfast_layout(arch: str) -> bool:
+def has_pyslowfast_layout(arch: str) -> bool:
+    """Whether ``arch`` uses PySlowFast's parameter names (``s1.pathway0_stem...``), so its importer maps it."""
     with torch.device("meta"):
         keys = models.build(arch).state_dict().keys()
     return any(k.startswith("s1.pathway0_stem.") for k in keys)
@@ -47,13 +48,23 @@ def map_state(source: str, arch: str, state: dict[str, torch.Tensor]) -> dict[st
     try:
         mapper = get_mapper(source, arch)
     except ConversionError:
-        if source == "pyslowfast" and _pyslowfast_layout(arch):
+        if source == "pyslowfast" and has_pyslowfast_layout(arch):
             from vidlab.convert.pyslowfast import from_pyslowfast
 
             mapper = from_pyslowfast
         else:
             raise
     return mapper(state, models.get_spec(arch).name)
+
+
+def shape_kwargs(arch: str, state: dict[str, torch.Tensor]) -> dict:
+    """Builder arguments that a checkpoint's tensor shapes fix (a model says so with a
+    ``kwargs_for_state(state)`` method: MViT's position tables record the clip and crop
+    they were made for); ``{}`` for every other architecture."""
+    with torch.device("meta"):
+        probe = models.build(arch)
+    hook = getattr(probe, "kwargs_for_state", None)
+    return dict(hook(state)) if hook is not None else {}
 
 
 def convert(source: str, arch: str, src: str | os.PathLike, *, num_classes: int | None = None) -> tuple[nn.Module, dict]:
@@ -69,7 +80,8 @@ def convert(source: str, arch: str, src: str | os.PathLike, *, num_classes: int 
     if num_classes is not None and found is not None and found != num_classes:
         raise ConversionError(f"{src}: the classifier has {found} classes, not {num_classes}")
     n = num_classes or found or spec.num_classes
-    model = models.build(spec.name, num_classes=n)
+    kwargs = shape_kwargs(spec.name, mapped)
+    model = models.build(spec.name, num_classes=n, **kwargs)
     # BN step counters are bookkeeping, absent from Caffe2 files and some
     # exports: fill them with zeros (recorded), never other missing keys.
     filled = [k for k in model.state_dict() if k.endswith("num_batches_tracked") and k not in mapped]
@@ -81,7 +93,7 @@ def convert(source: str, arch: str, src: str | os.PathLike, *, num_classes: int 
         load_into(model, mapped, f"{src} ({source} -> {spec.name})")
     except CheckpointError as e:
         raise ConversionError(str(e)) from None
-    info.update(source=source, arch=spec.name, num_classes=n,
+    info.update(source=source, arch=spec.name, num_classes=n, model_kwargs=kwargs,
                 sha256=hashlib.sha256(Path(src).read_bytes()).hexdigest())
     return model.eval(), info
 
@@ -100,9 +112,10 @@ def convert_checkpoint(source: str, arch: str, src, dst, *, labels: list[str] | 
         norm = PREPROCESSING.get(spec.name, {})
         preprocessing.update({k: list(v) for k, v in norm.items()})
     path = models.save(model, dst, arch=spec.name, num_classes=info["num_classes"], labels=labels,
-                       preprocessing=preprocessing, provenance={"converted_from": info})
+                       model_kwargs=info.get("model_kwargs", {}), preprocessing=preprocessing,
+                       provenance={"converted_from": info})
     return path, info
 
 
-__all__ = ["convert", "convert_checkpoint", "class_dependent_keys", "infer_num_classes", "map_state",
-           "unmapped_error"]
+__all__ = ["convert", "convert_checkpoint", "class_dependent_keys", "has_pyslowfast_layout", "infer_num_classes",
+           "map_state", "shape_kwargs", "unmapped_error"]

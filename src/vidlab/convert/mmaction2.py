@@ -116,9 +116,6 @@ import re
 
 import torch
 
-import vidlab.models.c3d  # noqa: F401  (registers c3d)
-import vidlab.models.slowfast  # noqa: F401  (registers the SlowFast family)
-import vidlab.models.x3d  # noqa: F401  (registers x3d_*)
 from vidlab.convert.registry import (
     ConversionError,
     StateDict,

@@ -46,7 +46,6 @@ import re
 import torch
 
 from vidlab.convert.registry import ConversionError, StateDict, register, unmapped_error
-from vidlab.models import x3d as _x3d  # noqa: F401  (registers the x3d_* architectures)
 
 SOURCE = "pytorchvideo"
 BN_EPS = 1e-5

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from vidlab.convert.registry import StateDict
+from vidlab.convert.registry import StateDict, register
 
 # (pattern, replacement), applied in order to every Caffe2 blob name.
 _C2_RULES = [
@@ -75,3 +75,8 @@ def from_pyslowfast(state: StateDict, arch: str) -> StateDict:
             raise ConversionError(f"Caffe2 blobs map to the same name {new!r}")
         out[new] = v
     return out
+
+
+# MViT keeps PySlowFast's own parameter names (``patch_embed.proj``, ``blocks.{i}.attn.qkv``...),
+# but has no ``s1.pathway0_stem`` by which the ResNet layouts are recognised: name it.
+register("pyslowfast", "mvitv2_s_16x4", "mvitv2_b_32x3")(from_pyslowfast)

@@ -13,10 +13,12 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import os
 import pickle
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import torch
@@ -46,11 +48,7 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
         if (module, name) not in _ALLOWED_GLOBALS:
             raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}")
         if module.startswith("numpy") and name in ("_reconstruct", "scalar"):
-            try:
-                from numpy._core import multiarray as ma  # numpy >= 2
-            except ImportError:  # pragma: no cover - numpy 1.x
-                from numpy.core import multiarray as ma
-            return getattr(ma, name)
+            return getattr(_multiarray(), name)
         return super().find_class(module.replace("__builtin__", "builtins"), name)
 
 
@@ -81,11 +79,16 @@ def caffe2_model_blobs(blobs: dict) -> tuple[dict[str, torch.Tensor], list[str]]
     return tensors, skipped
 
 
-def _numpy_globals() -> list:
+def _multiarray() -> ModuleType:
+    """numpy's ``multiarray`` module (``numpy._core`` since numpy 2, ``numpy.core`` before)."""
     try:
-        from numpy._core import multiarray as ma
+        return importlib.import_module("numpy._core.multiarray")
     except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core import multiarray as ma
+        return importlib.import_module("numpy.core.multiarray")
+
+
+def _numpy_globals() -> list:
+    ma = _multiarray()
     dtypes = {type(np.dtype(c)) for c in "?bBhHiIlLqQefdgFDG"}
     return [ma._reconstruct, ma.scalar, np.ndarray, np.dtype, *dtypes]
 

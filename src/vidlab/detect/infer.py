@@ -73,7 +73,7 @@ def detect_video(model: torch.nn.Module, video: str | os.PathLike, *, boxes: str
     rate = int(pre.get("sampling_rate", 2))
     size = int(pre.get("test_crop_size", 256))
     mean, std = pre.get("mean", (0.45,) * 3), pre.get("std", (0.225,) * 3)
-    labels = meta.get("labels") or [str(i) for i in range(model.head.projection.out_features)]
+    labels = meta.get("labels") or [str(i) for i in range(model.num_classes)]
     label_ids = meta.get("label_ids") or list(range(1, len(labels) + 1))
     if boxes is None and detector is None:
         raise VidlabError("no person boxes: give a box file (--boxes) or detector weights (--detector-weights)")

@@ -31,17 +31,24 @@ __all__ = ["Backbone2d", "BACKBONES", "adapt_first_conv", "load_pretrained_2d"]
 BACKBONES = ("resnet10_tiny", "resnet18", "resnet34", "resnet50")
 
 
+def _pair(values: tuple[int, ...]) -> tuple[int, int]:
+    """A Conv2d's geometry attribute (always a 2-tuple; the stubs type it ``tuple[int, ...]``)."""
+    h, w = values
+    return h, w
+
+
 def adapt_first_conv(conv: nn.Conv2d, in_channels: int) -> nn.Conv2d:
     """A copy of ``conv`` taking ``in_channels`` inputs, each with the mean RGB kernel."""
     if conv.in_channels == in_channels:
         return conv
-    new = nn.Conv2d(in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                    conv.dilation, conv.groups, conv.bias is not None, device=conv.weight.device,
+    padding = conv.padding if isinstance(conv.padding, str) else _pair(conv.padding)
+    new = nn.Conv2d(in_channels, conv.out_channels, _pair(conv.kernel_size), _pair(conv.stride), padding,
+                    _pair(conv.dilation), conv.groups, conv.bias is not None, device=conv.weight.device,
                     dtype=conv.weight.dtype)
     with torch.no_grad():
         mean = conv.weight.mean(dim=1, keepdim=True)
         new.weight.copy_(mean.expand(-1, in_channels, -1, -1))
-        if conv.bias is not None:
+        if conv.bias is not None and new.bias is not None:  # new has a bias exactly when conv does
             new.bias.copy_(conv.bias)
     return new
 
@@ -73,10 +80,11 @@ class _TinyResNet(nn.Module):
                 nn.init.zeros_(m.bias)
 
 
-def _build(name: str) -> tuple[nn.Module, int]:
+def _build(name: str) -> tuple[_TinyResNet | tv_resnet.ResNet, int]:
+    """The net (torchvision's layer names: conv1, bn1, relu, maxpool, layer1..4) and its output channels."""
     if name == "resnet10_tiny":
-        net = _TinyResNet(16)
-        return net, net.out_channels
+        tiny = _TinyResNet(16)
+        return tiny, tiny.out_channels
     builders = {"resnet18": (tv_resnet.resnet18, 512), "resnet34": (tv_resnet.resnet34, 512),
                 "resnet50": (tv_resnet.resnet50, 2048)}
     if name not in builders:

@@ -40,7 +40,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from vidlab.models.registry import ModelSpec, register
+from vidlab.models.contract import VideoClassifier
+from vidlab.models.layers import single_pathway
+from vidlab.models.registry import register_model
 
 # Channel means of the Sports-1M mean volume, 0-255, RGB order.
 SPORTS1M_MEAN_RGB_255 = (101.41, 97.66, 90.25)
@@ -48,11 +50,13 @@ SPORTS1M_MEAN_RGB_255 = (101.41, 97.66, 90.25)
 _CONVS = (("conv1", 3, 64), ("conv2", 64, 128), ("conv3a", 128, 256), ("conv3b", 256, 256),
           ("conv4a", 256, 512), ("conv4b", 512, 512), ("conv5a", 512, 512), ("conv5b", 512, 512))
 # Max-pool after these convs: (name, kernel = stride, padding).
-_POOLS = {"conv1": ("pool1", (1, 2, 2), 0), "conv2": ("pool2", (2, 2, 2), 0), "conv3b": ("pool3", (2, 2, 2), 0),
-          "conv4b": ("pool4", (2, 2, 2), 0), "conv5b": ("pool5", (2, 2, 2), (0, 1, 1))}
+_POOLS: dict[str, tuple[str, tuple[int, int, int], int | tuple[int, int, int]]] = {
+    "conv1": ("pool1", (1, 2, 2), 0), "conv2": ("pool2", (2, 2, 2), 0), "conv3b": ("pool3", (2, 2, 2), 0),
+    "conv4b": ("pool4", (2, 2, 2), 0), "conv5b": ("pool5", (2, 2, 2), (0, 1, 1)),
+}
 
 
-class C3D(nn.Module):
+class C3D(VideoClassifier, nn.Module):
     """C3D with the Sports-1M port's parameter names; returns logits.
 
     Args:
@@ -69,7 +73,6 @@ class C3D(nn.Module):
         if bgr_weights and in_channels != 3:
             raise ValueError("bgr_weights needs 3 input channels")
         self.bgr_weights = bgr_weights
-        self.num_classes = num_classes
         for name, c_in, c_out in _CONVS:
             self.add_module(name, nn.Conv3d(in_channels if name == "conv1" else c_in, c_out, 3, padding=1))
             if name in _POOLS:
@@ -88,7 +91,8 @@ class C3D(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv3d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:  # every C3D conv has one
+                    nn.init.zeros_(m.bias)
             elif isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, std=0.005 if m is not self.fc8 else 0.01)
                 nn.init.zeros_(m.bias)
@@ -102,10 +106,7 @@ class C3D(nn.Module):
 
     def forward_features(self, x: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
         """fc7 activations ``(B, 4096)`` (the classic "C3D features", after ReLU and dropout)."""
-        if isinstance(x, (list, tuple)):
-            if len(x) != 1:
-                raise ValueError(f"single-pathway model got {len(x)} inputs")
-            x = x[0]
+        x = single_pathway(x)
         self._check(x)
         if self.bgr_weights:
             x = x.flip(1)
@@ -117,18 +118,17 @@ class C3D(nn.Module):
         x = self.dropout(self.relu(self.fc6(x)))
         return self.dropout(self.relu(self.fc7(x)))
 
-    def forward(self, x: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
-        return self.fc8(self.forward_features(x))
+    classifier_path = "fc8"
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.fc8(features)
 
 
+@register_model(
+    "c3d", family="c3d", num_frames=16, sampling_rate=1, crop_size=112, test_crop_size=112, num_classes=487,
+    mean=tuple(m / 255 for m in SPORTS1M_MEAN_RGB_255), std=(1 / 255,) * 3, aliases=("c3d_sports1m",),
+    description="C3D (Sports-1M network; c3d.pickle port keys; model flips RGB input to BGR for conv1)",
+)
 def c3d(num_classes: int = 487, **kw) -> C3D:
     """C3D for Sports-1M (487 classes), see :class:`C3D`."""
     return C3D(num_classes, **kw)
-
-
-register(ModelSpec(
-    "c3d", c3d, family="c3d", num_frames=16, sampling_rate=1, crop_size=112, test_crop_size=112, num_classes=487,
-    mean=tuple(m / 255 for m in SPORTS1M_MEAN_RGB_255), std=(1 / 255,) * 3,
-    description="C3D (Sports-1M network; c3d.pickle port keys; model flips RGB input to BGR for conv1)",
-    aliases=("c3d_sports1m",),
-))

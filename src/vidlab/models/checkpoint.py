@@ -3,9 +3,15 @@
 ``save(model, "run/model.safetensors", labels=[...])`` writes
 ``run/model.safetensors`` and ``run/model.json``. The sidecar carries what is
 needed to rebuild and use the model (``arch``, ``num_classes``, builder
-overrides, label names, preprocessing) and where it came from. Both files are
-written to temporary names and renamed, weights first, so a crash leaves
-either the previous checkpoint or a complete new one.
+overrides, label names, preprocessing), where it came from, and the sha256 of
+the weights file, which every load checks (a changed byte is one error naming
+the file). Both files are written to temporary names and renamed, weights
+first. :func:`write_sidecar` is the one place a sidecar is written.
+
+Compressed checkpoints (``compression.method`` other than fp16/bf16) are read
+by loaders that other packages register with :func:`register_loader`
+(``vidlab.compress`` registers int8 and pruned ones, also through the
+``vidlab.checkpoint_loaders`` entry point, so this module never imports it).
 
 Pickled files (``.pt``, ``.pth``, ``.pyth``) are read with
 ``torch.load(weights_only=True)`` only; anything that needs arbitrary
@@ -18,6 +24,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +50,45 @@ def checkpoint_paths(path: str | os.PathLike) -> tuple[Path, Path]:
     return p.with_name(p.name + ".safetensors"), p.with_name(p.name + ".json")
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary name beside ``path``, fsync, rename over ``path``."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+# keys write_sidecar owns: whatever a caller passes for them is replaced
+_OWN_KEYS = ("format", "version", "sha256", "weights", "created")
+
+
+def write_sidecar(stem: str | os.PathLike, doc: dict[str, Any], weights_name: str, blob: bytes) -> Path:
+    """Write ``STEM.json`` for a weights file ``weights_name`` whose bytes are ``blob``.
+
+    ``doc`` carries the checkpoint's metadata (``arch``, ``num_classes``, ``labels``...);
+    the format tag, version, weights file name, its sha256 and the creation time are
+    set here. Returns the sidecar path."""
+    from vidlab import __version__
+
+    stem = Path(stem)
+    out = {k: v for k, v in doc.items() if k not in _OWN_KEYS}
+    out.update(format=FORMAT, version=FORMAT_VERSION, weights=weights_name, sha256=hashlib.sha256(blob).hexdigest(),
+               created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    out.setdefault("model_kwargs", {})
+    out.setdefault("vidlab_version", __version__)
+    sidecar = stem.with_name(stem.name + ".json")
+    atomic_write_bytes(sidecar, (json.dumps(out, indent=2, sort_keys=True) + "\n").encode())
+    return sidecar
+
+
+def verify_sha256(file: Path, blob: bytes, meta: dict) -> None:
+    """Refuse ``blob`` (the bytes of ``file``) when the sidecar's recorded sha256 differs."""
+    want = meta.get("sha256")
+    if want and hashlib.sha256(blob).hexdigest() != want:
+        raise CheckpointError(f"{file}: sha256 differs from the one its sidecar records (the file was changed or "
+                              "only partly written); re-create or re-download the checkpoint")
 
 
 def save(model: nn.Module, path: str | os.PathLike, **meta: Any) -> Path:
@@ -61,7 +100,7 @@ def save(model: nn.Module, path: str | os.PathLike, **meta: Any) -> Path:
     """
     from safetensors.torch import save as st_save
 
-    weights, sidecar = checkpoint_paths(path)
+    weights, _ = checkpoint_paths(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     blob = st_save(state, metadata={"format": FORMAT})
@@ -70,30 +109,16 @@ def save(model: nn.Module, path: str | os.PathLike, **meta: Any) -> Path:
     if not arch:
         raise CheckpointError("cannot save a checkpoint without an architecture name (pass arch=...)")
     num_classes = meta.pop("num_classes", None) or _num_classes(model) or old_meta.get("num_classes")
-    doc = {
-        **{k: v for k, v in old_meta.items() if k not in ("format", "version", "sha256", "weights", "created")},
-        **meta,
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "arch": arch,
-        "num_classes": num_classes,
-        "weights": weights.name,
-        "sha256": hashlib.sha256(blob).hexdigest(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-    doc.setdefault("model_kwargs", {})
-    from vidlab import __version__
-
-    doc.setdefault("vidlab_version", __version__)
-    _atomic_write_bytes(weights, blob)
-    _atomic_write_bytes(sidecar, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
+    doc = {**old_meta, **meta, "arch": arch, "num_classes": num_classes}
+    atomic_write_bytes(weights, blob)
+    write_sidecar(weights.with_suffix(""), doc, weights.name, blob)
     return weights
 
 
 def _num_classes(model: nn.Module) -> int | None:
-    head = getattr(model, "head", None)
-    proj = getattr(head, "projection", None)
-    return getattr(proj, "out_features", None) or getattr(model, "num_classes", None)
+    """The contract's ``num_classes`` (read off the classifier), for any vidlab model."""
+    n = getattr(model, "num_classes", None)
+    return int(n) if n is not None else None
 
 
 def read_meta(path: str | os.PathLike) -> dict:
@@ -135,14 +160,24 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
             raise CheckpointError(f"{p}: no state dict of tensors inside")
         return obj
-    weights, _ = checkpoint_paths(p)
+    weights, sidecar = checkpoint_paths(p)
     if not weights.exists():
         raise CheckpointError(f"{path}: checkpoint not found")
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors.torch import load as st_load
 
     try:
-        return load_file(str(weights))
+        blob = weights.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"{weights}: unreadable ({e.strerror})") from None
+    if sidecar.exists():  # a vidlab checkpoint: the pair must belong together
+        try:
+            meta = read_meta(p)
+        except CheckpointError:
+            meta = {}  # a foreign json beside plain safetensors weights: nothing to check against
+        verify_sha256(weights, blob, meta)
+    try:
+        return st_load(blob)
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{weights}: corrupt safetensors file ({e})") from None
 
@@ -175,10 +210,9 @@ def load(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -
     from vidlab.models.registry import build
 
     meta = read_meta(path)
-    if (meta.get("compression") or {}).get("method") not in (None, "fp16", "bf16"):
-        from vidlab.compress.ckpt import load_compressed  # int8 / pruned; lazy: models/ does not need compress/
-
-        return load_compressed(path)
+    method = (meta.get("compression") or {}).get("method")
+    if method not in (None, "fp16", "bf16"):
+        return _loader_for(method, path)(path)
     try:
         model = build(meta["arch"], num_classes=meta.get("num_classes"), **meta.get("model_kwargs", {}))
     except KeyError as e:
@@ -186,5 +220,38 @@ def load(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -
     state = load_state_dict(path)
     weights, _ = checkpoint_paths(path)
     load_into(model, state, str(weights))
-    model.meta = meta
+    setattr(model, "meta", meta)  # a plain attribute (the stubs type Module attributes as Tensor | Module)
     return model.to(map_location).eval()
+
+
+# ----------------------------------------------------------------------------
+# Loaders of compressed checkpoints, registered by the packages that write them.
+
+Loader = Callable[[str | os.PathLike], nn.Module]
+_LOADERS: dict[str, Loader] = {}
+ENTRY_POINT_GROUP = "vidlab.checkpoint_loaders"
+
+
+def register_loader(method: str, loader: Loader) -> None:
+    """``loader(path) -> nn.Module`` reads checkpoints whose ``compression.method`` is
+    ``method``, or starts with ``method + "-"`` (``"int8"`` covers ``int8-static``...)."""
+    _LOADERS[method] = loader
+
+
+def _find(method: str) -> Loader | None:
+    return _LOADERS.get(method) or _LOADERS.get(method.split("-", 1)[0])
+
+
+def _loader_for(method: str, path: str | os.PathLike) -> Loader:
+    loader = _find(method)
+    if loader is None:  # installed packages declare their loaders as entry points
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in (method, method.split("-", 1)[0]):
+                register_loader(ep.name, ep.load())
+        loader = _find(method)
+    if loader is None:
+        raise CheckpointError(f"{path}: compressed with {method!r}, and no installed package registers a loader "
+                              f"for it (vidlab.compress does for int8 and prune)")
+    return loader

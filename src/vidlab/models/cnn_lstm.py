@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from vidlab.models.backbone2d import Backbone2d
-from vidlab.models.registry import ModelSpec, register
+from vidlab.models.contract import VideoClassifier
+from vidlab.models.registry import register_model
 from vidlab.models.tsn import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ["CNNLSTM", "ConvPooling", "cnn_lstm", "conv_pooling"]
@@ -49,7 +50,7 @@ class _GridFeature(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(spatial_pool)
         dim = channels * spatial_pool * spatial_pool
         if feature_dim:
-            self.fc = nn.Sequential(nn.Linear(dim, feature_dim), nn.ReLU(inplace=True))
+            self.fc: nn.Module = nn.Sequential(nn.Linear(dim, feature_dim), nn.ReLU(inplace=True))
             dim = feature_dim
         else:
             self.fc = nn.Identity()
@@ -59,7 +60,7 @@ class _GridFeature(nn.Module):
         return self.fc(self.pool(x).flatten(1))
 
 
-class CNNLSTM(nn.Module):
+class CNNLSTM(VideoClassifier, nn.Module):
     """Per-frame 2D CNN features -> LSTM -> per-step scores averaged (LRCN).
 
     Args:
@@ -89,7 +90,8 @@ class CNNLSTM(nn.Module):
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.lstm = nn.LSTM(self.feature.out_dim, hidden_size, num_layers, batch_first=True,
                             bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
-        self.fc = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
+        self.feature_dim = hidden_size * (2 if bidirectional else 1)
+        self.fc = nn.Linear(self.feature_dim, num_classes)
         nn.init.normal_(self.fc.weight, std=0.01)
         nn.init.zeros_(self.fc.bias)
 
@@ -100,17 +102,28 @@ class CNNLSTM(nn.Module):
         f = self.backbone(x.transpose(1, 2).reshape(b * t, c, h, w))
         return self.feature(f).view(b, t, -1)
 
+    def step_vectors(self, x) -> torch.Tensor:
+        """``(B, T, H)`` LSTM outputs after dropout (what ``fc`` scores at every step)."""
+        out, _ = self.lstm(self.dropout(self.frame_features(x)))
+        return self.dropout(out)
+
     def step_logits(self, x) -> torch.Tensor:
         """``(B, T, num_classes)`` scores at every time step."""
-        out, _ = self.lstm(self.dropout(self.frame_features(x)))
-        return self.fc(self.dropout(out))
+        return self.fc(self.step_vectors(x))
 
-    def forward(self, x) -> torch.Tensor:
-        steps = self.step_logits(x)
+    classifier_path = "fc"
+
+    def forward_features(self, x) -> torch.Tensor:
+        """``(B, H)``: the step vectors averaged over time (``"mean"``; ``fc`` is linear, so
+        this scores as LRCN's average of per-step scores) or the last one (``"last"``)."""
+        steps = self.step_vectors(x)
         return steps.mean(1) if self.aggregate == "mean" else steps[:, -1]
 
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.fc(features)
 
-class ConvPooling(nn.Module):
+
+class ConvPooling(VideoClassifier, nn.Module):
     """Ng et al.'s conv pooling: max over time of the last conv maps, then fc layers."""
 
     def __init__(self, num_classes: int = 400, *, backbone: str = "resnet18", spatial_pool: int = 1,
@@ -119,16 +132,23 @@ class ConvPooling(nn.Module):
         self.backbone = Backbone2d(backbone, 3, pretrained)
         self.feature = _GridFeature(self.backbone.out_channels, spatial_pool, feature_dim)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.feature_dim = self.feature.out_dim
         self.fc = nn.Linear(self.feature.out_dim, num_classes)
         nn.init.normal_(self.fc.weight, std=0.01)
         nn.init.zeros_(self.fc.bias)
 
-    def forward(self, x) -> torch.Tensor:
+    classifier_path = "fc"
+
+    def forward_features(self, x) -> torch.Tensor:
+        """``(B, F)``: conv maps max-pooled over time, then the grid feature."""
         x = _frames(x)
         b, c, t, h, w = x.shape
         f = self.backbone(x.transpose(1, 2).reshape(b * t, c, h, w))
         f = f.view(b, t, *f.shape[1:]).amax(1)  # max over time
-        return self.fc(self.dropout(self.feature(f)))
+        return self.feature(f)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(features))
 
 
 def cnn_lstm(num_classes: int = 400, **kw) -> CNNLSTM:
@@ -141,30 +161,44 @@ def conv_pooling(num_classes: int = 400, **kw) -> ConvPooling:
     return ConvPooling(num_classes, **kw)
 
 
-def _with(cls, **defaults):
-    def build(num_classes: int = 400, **kw):
-        return cls(num_classes, **{**defaults, **kw})
-
-    build.__doc__ = cls.__doc__
-    return build
-
-
-_R18 = dict(num_frames=16, sampling_rate=4, crop_size=224, test_crop_size=256, mean=IMAGENET_MEAN, std=IMAGENET_STD)
-_TINY = dict(num_frames=8, sampling_rate=4, crop_size=56, test_crop_size=56, mean=(0.5, 0.5, 0.5),
-             std=(0.25, 0.25, 0.25))
+_R18 = dict(family="cnn_lstm", num_frames=16, sampling_rate=4, crop_size=224, test_crop_size=256,
+            mean=IMAGENET_MEAN, std=IMAGENET_STD)
+_TINY = dict(family="cnn_lstm", num_frames=8, sampling_rate=4, crop_size=56, test_crop_size=56,
+             mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
 _TINY_KW = dict(backbone="resnet10_tiny", spatial_pool=4, feature_dim=256, hidden_size=128, dropout=0.2)
 
-register(ModelSpec("cnn_lstm_r18", _with(CNNLSTM, backbone="resnet18"), family="cnn_lstm", **_R18,
-                   description="LRCN-style ResNet-18 frame features + LSTM (512), per-step scores averaged"))
-register(ModelSpec("cnn_lstm_r18_bi", _with(CNNLSTM, backbone="resnet18", bidirectional=True), family="cnn_lstm",
-                   **_R18, description="ResNet-18 frame features + bidirectional LSTM (2 x 512)"))
-register(ModelSpec("cnn_lstm_r18_convpool", _with(ConvPooling, backbone="resnet18"), family="cnn_lstm", **_R18,
-                   description="Beyond Short Snippets conv pooling: ResNet-18 conv maps max-pooled over time + fc"))
-register(ModelSpec("cnn_lstm_r10_tiny", _with(CNNLSTM, **_TINY_KW), family="cnn_lstm", **_TINY,
-                   description="2D ResNet-10 (width 16), 4x4 feature grid + fc 256, LSTM 128, scores averaged"))
-register(ModelSpec("cnn_lstm_r10_tiny_bi", _with(CNNLSTM, **_TINY_KW, bidirectional=True), family="cnn_lstm",
-                   **_TINY, description="as cnn_lstm_r10_tiny with a bidirectional LSTM (2 x 128)"))
-register(ModelSpec("cnn_lstm_r10_tiny_convpool",
-                   _with(ConvPooling, backbone="resnet10_tiny", spatial_pool=4, feature_dim=256, dropout=0.2),
-                   family="cnn_lstm", **_TINY,
-                   description="conv pooling on 2D ResNet-10 (width 16): max over time, 4x4 grid, fc 256"))
+
+@register_model("cnn_lstm_r18", **_R18,
+                description="LRCN-style ResNet-18 frame features + LSTM (512), per-step scores averaged")
+def cnn_lstm_r18(num_classes: int = 400, **kw) -> CNNLSTM:
+    return CNNLSTM(num_classes, **{"backbone": "resnet18", **kw})
+
+
+@register_model("cnn_lstm_r18_bi", **_R18, description="ResNet-18 frame features + bidirectional LSTM (2 x 512)")
+def cnn_lstm_r18_bi(num_classes: int = 400, **kw) -> CNNLSTM:
+    return CNNLSTM(num_classes, **{"backbone": "resnet18", "bidirectional": True, **kw})
+
+
+@register_model("cnn_lstm_r18_convpool", **_R18,
+                description="Beyond Short Snippets conv pooling: ResNet-18 conv maps max-pooled over time + fc")
+def cnn_lstm_r18_convpool(num_classes: int = 400, **kw) -> ConvPooling:
+    return ConvPooling(num_classes, **{"backbone": "resnet18", **kw})
+
+
+@register_model("cnn_lstm_r10_tiny", **_TINY,
+                description="2D ResNet-10 (width 16), 4x4 feature grid + fc 256, LSTM 128, scores averaged")
+def cnn_lstm_r10_tiny(num_classes: int = 400, **kw) -> CNNLSTM:
+    return CNNLSTM(num_classes, **{**_TINY_KW, **kw})
+
+
+@register_model("cnn_lstm_r10_tiny_bi", **_TINY,
+                description="as cnn_lstm_r10_tiny with a bidirectional LSTM (2 x 128)")
+def cnn_lstm_r10_tiny_bi(num_classes: int = 400, **kw) -> CNNLSTM:
+    return CNNLSTM(num_classes, **{**_TINY_KW, "bidirectional": True, **kw})
+
+
+@register_model("cnn_lstm_r10_tiny_convpool", **_TINY,
+                description="conv pooling on 2D ResNet-10 (width 16): max over time, 4x4 grid, fc 256")
+def cnn_lstm_r10_tiny_convpool(num_classes: int = 400, **kw) -> ConvPooling:
+    return ConvPooling(num_classes, **{"backbone": "resnet10_tiny", "spatial_pool": 4, "feature_dim": 256,
+                                       "dropout": 0.2, **kw})

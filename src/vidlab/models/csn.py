@@ -42,25 +42,27 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from vidlab.models.registry import ModelSpec, register
-from vidlab.models.resnet3d import (
+from vidlab.models.contract import VideoClassifier
+from vidlab.models.layers import (
+    Act,
     ClassificationHead,
-    ResNetStem,
-    _bn,
-    _relu,
-    init_weights,
+    Norm,
+    batch_norm3d,
+    check_stage_options,
+    relu,
     single_pathway,
+    triple,
 )
+from vidlab.models.registry import register_model
+from vidlab.models.resnet3d import ResNetStem, init_weights
 
-Norm = Callable[[int], nn.Module]
-Act = Callable[[], nn.Module]
 ConvB = Callable[..., nn.Module]  # (dim, stride=(t, s, s), norm=, activation=) -> module
 
 
-def depthwise_conv(dim: int, stride: Sequence[int], *, norm: Norm = _bn, activation: Act = _relu) -> nn.Module:
+def depthwise_conv(dim: int, stride: Sequence[int], *, norm: Norm = batch_norm3d, activation: Act = relu) -> nn.Module:
     """CSN's middle conv: 3x3x3, one group per channel (channel-separated)."""
     del norm, activation
-    return nn.Conv3d(dim, dim, 3, tuple(stride), 1, groups=dim, bias=False)
+    return nn.Conv3d(dim, dim, 3, triple(stride), 1, groups=dim, bias=False)
 
 
 class Conv2Plus1d(nn.Module):
@@ -71,7 +73,7 @@ class Conv2Plus1d(nn.Module):
     """
 
     def __init__(self, dim_in: int, dim_out: int, stride: Sequence[int] = (1, 1, 1), *, dim_mid: int | None = None,
-                 norm: Norm = _bn, activation: Act = _relu):
+                 norm: Norm = batch_norm3d, activation: Act = relu):
         super().__init__()
         dim_mid = dim_out if dim_mid is None else dim_mid
         st, ss = stride[0], stride[1]
@@ -84,7 +86,7 @@ class Conv2Plus1d(nn.Module):
         return self.spatial(self.relu(self.bn(self.temporal(x))))
 
 
-def conv2plus1d(dim: int, stride: Sequence[int], *, norm: Norm = _bn, activation: Act = _relu) -> nn.Module:
+def conv2plus1d(dim: int, stride: Sequence[int], *, norm: Norm = batch_norm3d, activation: Act = relu) -> nn.Module:
     return Conv2Plus1d(dim, dim, stride, norm=norm, activation=activation)
 
 
@@ -99,9 +101,9 @@ class Bottleneck(nn.Module):
     """
 
     def __init__(self, dim_in: int, dim_out: int, dim_inner: int, stride: Sequence[int], conv_b: ConvB,
-                 *, norm: Norm = _bn, activation: Act = _relu):
+                 *, norm: Norm = batch_norm3d, activation: Act = relu):
         super().__init__()
-        stride = tuple(stride)
+        stride = triple(stride)
         self.conv_a = nn.Conv3d(dim_in, dim_inner, 1, bias=False)
         self.bn_a = norm(dim_inner)
         self.relu_a = activation()
@@ -110,7 +112,7 @@ class Bottleneck(nn.Module):
         self.relu_b = activation()
         self.conv_c = nn.Conv3d(dim_inner, dim_out, 1, bias=False)
         self.bn_c = norm(dim_out)
-        self.bn_c.transform_final_bn = True
+        setattr(self.bn_c, "transform_final_bn", True)  # read by init_weights (a plain attribute, not a Module)
         if dim_in != dim_out or stride != (1, 1, 1):
             self.proj = nn.Conv3d(dim_in, dim_out, 1, stride, bias=False)
             self.proj_bn = norm(dim_out)
@@ -141,7 +143,7 @@ class Stage(nn.Module):
         return x
 
 
-class BottleneckResNet(nn.Module):
+class BottleneckResNet(VideoClassifier, nn.Module):
     """Single-pathway bottleneck 3D ResNet, pytorchvideo's CSN / R(2+1)D layout.
 
     Args:
@@ -171,15 +173,15 @@ class BottleneckResNet(nn.Module):
         in_channels: int = 3,
         dropout: float = 0.0,
         zero_init_final_bn: bool = True,
-        norm: Norm = _bn,
-        activation: Act = _relu,
+        norm: Norm = batch_norm3d,
+        activation: Act = relu,
     ):
         super().__init__()
         if isinstance(conv_b, str):
             if conv_b not in CONV_B:
                 raise ValueError(f"conv_b must be one of {sorted(CONV_B)} or a callable, got {conv_b!r}")
             conv_b = CONV_B[conv_b]
-        self.num_classes = num_classes
+        check_stage_options(len(stage_blocks), spatial_strides=spatial_strides, temporal_strides=temporal_strides)
         self.stem = ResNetStem(in_channels, width, stem_kernel, (1, 2, 2), pool=stem_pool, norm=norm,
                                activation=activation)
         self.num_stages = len(stage_blocks)
@@ -193,32 +195,32 @@ class BottleneckResNet(nn.Module):
         self.head = ClassificationHead(dim_in, num_classes, dropout)
         init_weights(self, zero_init_final_bn=zero_init_final_bn)
 
-    def forward_features(self, x: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
-        x = single_pathway(x)
-        x = self.stem(x)
+    def forward_maps(self, x: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+        y: torch.Tensor = self.stem(single_pathway(x))
         for i in range(self.num_stages):
-            x = getattr(self, f"res{i + 2}")(x)
-        return x
+            y = getattr(self, f"res{i + 2}")(y)
+        return y
 
-    def forward(self, x: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
-        return self.head(self.forward_features(x))
+    def forward_features(self, x: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+        return self.head.features(self.forward_maps(x))
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head.classify(features)
 
 
 R50_BLOCKS = (3, 4, 6, 3)
 R101_BLOCKS = (3, 4, 23, 3)
 
 
+# pytorchvideo model zoo, Kinetics-400 (docs/source/model_zoo.md): CSN R101 32x2,
+# 77.00 top-1, trained 224, tested with 3 x 10 views of 256 crops.
+@register_model(
+    "csn_r101", family="csn", num_frames=32, sampling_rate=2, crop_size=224, test_crop_size=256,
+    aliases=("csn_r101_32x2",),
+    description="ir-CSN ResNet-101 32x2 (pytorchvideo csn_r101 / CSN_32x2_R101), readable keys",
+)
 def csn_r101(num_classes: int = 400, **kw) -> BottleneckResNet:
     """ir-CSN-101 as pytorchvideo's hub ``csn_r101`` (CSN_32x2_R101): no dropout."""
     kw.setdefault("dropout", 0.0)
     return BottleneckResNet(num_classes, stage_blocks=R101_BLOCKS, conv_b="depthwise", stem_kernel=(3, 7, 7),
                             stem_pool=True, spatial_strides=(1, 2, 2, 2), temporal_strides=(1, 2, 2, 2), **kw)
-
-
-# pytorchvideo model zoo, Kinetics-400 (docs/source/model_zoo.md): CSN R101 32x2,
-# 77.00 top-1, trained 224, tested with 3 x 10 views of 256 crops.
-register(ModelSpec(
-    "csn_r101", csn_r101, family="csn", num_frames=32, sampling_rate=2, crop_size=224, test_crop_size=256,
-    aliases=("csn_r101_32x2",),
-    description="ir-CSN ResNet-101 32x2 (pytorchvideo csn_r101 / CSN_32x2_R101), readable keys",
-))

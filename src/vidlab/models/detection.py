@@ -19,7 +19,8 @@ import torch
 from torch import nn
 from torchvision.ops import roi_align
 
-from vidlab.models.registry import ModelSpec, register
+from vidlab.models.contract import VideoDetectorContract
+from vidlab.models.registry import register_model
 from vidlab.models.slowfast import SlowFast, slowfast_resnet
 
 
@@ -34,18 +35,27 @@ class RoIHead(nn.Module):
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.projection = nn.Linear(sum(dims_in), num_classes, bias=True)
 
-    def forward(self, features: Sequence[torch.Tensor], boxes: torch.Tensor) -> torch.Tensor:
+        self.feature_dim = sum(dims_in)
+
+    def features(self, maps: Sequence[torch.Tensor], boxes: torch.Tensor) -> torch.Tensor:
+        """The per-box vector ``(N, sum(dims_in))`` the projection classifies (what a feature bank stores)."""
         if boxes.ndim != 2 or boxes.shape[1] != 5:
             raise ValueError(f"boxes must be (N, 5) [batch_index, x1, y1, x2, y2], got {tuple(boxes.shape)}")
         pooled = []
-        for f in features:
+        for f in maps:
             f = f.mean(2)  # temporal average over the whole clip
             r = roi_align(f, boxes.to(f.dtype), (self.resolution, self.resolution), self.spatial_scale, 0, self.aligned)
             pooled.append(self.spatial_pool(r).flatten(1))
-        return self.projection(self.dropout(torch.cat(pooled, dim=1)))
+        return torch.cat(pooled, dim=1)
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        return self.projection(self.dropout(features))
+
+    def forward(self, maps: Sequence[torch.Tensor], boxes: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.features(maps, boxes))
 
 
-class SlowFastDetector(nn.Module):
+class SlowFastDetector(VideoDetectorContract, nn.Module):
     """SlowFast backbone + :class:`RoIHead`; ``model(inputs, boxes) -> (N, classes)`` logits."""
 
     def __init__(self, num_classes: int = 80, *, aligned: bool = True, dropout: float = 0.0,
@@ -63,19 +73,25 @@ class SlowFastDetector(nn.Module):
         self.head = RoIHead(net.feature_dims, num_classes, aligned=aligned, dropout=dropout)
         nn.init.normal_(self.head.projection.weight, std=0.01)
         nn.init.zeros_(self.head.projection.bias)
+        self.feature_dim = self.head.feature_dim
 
-    def forward(self, inputs, boxes: torch.Tensor) -> torch.Tensor:
-        return self.head(self._backbone[0].forward_features(inputs), boxes)
+    def forward_maps(self, inputs) -> list[torch.Tensor]:
+        """The backbone's last-stage maps ``[slow, fast]``."""
+        return self._backbone[0].forward_maps(inputs)
+
+    def forward_features(self, inputs, boxes: torch.Tensor) -> torch.Tensor:
+        return self.head.features(self.forward_maps(inputs), boxes)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head.classify(features)
 
 
+@register_model(
+    "slowfast_r50_8x8_detection", family="slowfast_detection", num_frames=32, sampling_rate=2, crop_size=224,
+    test_crop_size=256, num_classes=80, aliases=("slowfast_r50_detection",), inputs="clip+boxes",
+    description="AVA detector: SlowFast R50 32x2 + RoIAlign head (PySlowFast SLOWFAST_32x2_R50_SHORT)",
+)
 def slowfast_r50_detection(num_classes: int = 80, **kw) -> SlowFastDetector:
     """PySlowFast configs/AVA/SLOWFAST_32x2_R50_SHORT.yaml: SlowFast R50 (alpha 4, fusion kernel 7),
     res5 stride 1 / dilation 2, RoIAlign 7x7 at 1/16, 80 AVA classes."""
     return SlowFastDetector(num_classes, fusion_kernel_sz=kw.pop("fusion_kernel_sz", 7), **kw)
-
-
-register(ModelSpec(
-    "slowfast_r50_8x8_detection", slowfast_r50_detection, family="slowfast_detection", num_frames=32,
-    sampling_rate=2, crop_size=224, test_crop_size=256, num_classes=80, aliases=("slowfast_r50_detection",),
-    description="AVA detector: SlowFast R50 32x2 + RoIAlign head (PySlowFast SLOWFAST_32x2_R50_SHORT)",
-))

@@ -1,6 +1,6 @@
 """Long-term feature banks (Wu et al., CVPR 2019) and a small CPU detector.
 
-* :class:`VideoDetector`: any single-pathway backbone with ``forward_features``
+* :class:`VideoDetector`: any single-pathway backbone with ``forward_maps``
   plus :class:`~vidlab.models.detection.RoIHead` (PySlowFast's AVA head);
   ``i3d_r10_tiny_detection`` is the ResNet-10 width-16 backbone of the demo
   with res5 at stride 1 / dilation 2 (features at 1/16, as the AVA models), the
@@ -23,20 +23,21 @@
 from __future__ import annotations
 
 import math
-from functools import partial
+from typing import Any, Callable, cast
 
 import torch
 from torch import nn
 
 from vidlab.models import resnet3d
+from vidlab.models.contract import VideoClassifier, VideoDetectorContract
 from vidlab.models.detection import RoIHead
-from vidlab.models.registry import ModelSpec, register
+from vidlab.models.registry import register_model
 
 FBO_TYPES = ("nl", "avg", "max")
 
 
-class VideoDetector(nn.Module):
-    """``backbone.forward_features`` -> :class:`RoIHead`; ``model(inputs, boxes) -> (N, classes)``."""
+class VideoDetector(VideoDetectorContract, nn.Module):
+    """``backbone.forward_maps`` -> :class:`RoIHead`; ``model(inputs, boxes) -> (N, classes)``."""
 
     def __init__(self, backbone: nn.Module, feature_dims, num_classes: int, *, spatial_scale: float = 1 / 16,
                  aligned: bool = True, dropout: float = 0.0):
@@ -46,15 +47,28 @@ class VideoDetector(nn.Module):
                             dropout=dropout)
         nn.init.normal_(self.head.projection.weight, std=0.01)
         nn.init.zeros_(self.head.projection.bias)
+        self.feature_dim = self.head.feature_dim
 
-    def features(self, inputs) -> list[torch.Tensor]:
-        f = self.backbone.forward_features(inputs)
+    def forward_maps(self, inputs) -> list[torch.Tensor]:
+        """The backbone's last-stage maps, one per pathway."""
+        forward_maps = cast(Callable[[Any], Any], self.backbone.forward_maps)  # a method, not a submodule
+        f = forward_maps(inputs)
         return list(f) if isinstance(f, (list, tuple)) else [f]
 
-    def forward(self, inputs, boxes: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(inputs), boxes)
+    def forward_features(self, inputs, boxes: torch.Tensor) -> torch.Tensor:
+        return self.head.features(self.forward_maps(inputs), boxes)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head.classify(features)
 
 
+_TINY = {"num_frames": 8, "sampling_rate": 4, "crop_size": 96, "test_crop_size": 96, "num_classes": 10,
+         "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25)}
+
+
+@register_model("i3d_r10_tiny_detection", family="detection", **_TINY, inputs="clip+boxes",
+                description="CPU detector for the synthetic detection set: ResNet-10 (width 16) + RoIAlign head "
+                            "at 1/16")
 def i3d_r10_tiny_detection(num_classes: int = 10, **kw) -> VideoDetector:
     """ResNet-10 (basic blocks, width 16; temporal kernel 3 in the stem and res2-res4, 1 in res5),
     res5 stride 1 / dilation 2 (features at 1/16)."""
@@ -63,30 +77,16 @@ def i3d_r10_tiny_detection(num_classes: int = 10, **kw) -> VideoDetector:
         stem_kernel=(3, 7, 7), pool1_temporal=1, spatial_strides=(1, 2, 2, 1), spatial_dilations=(1, 1, 1, 2),
         dropout=0.0,
     )
-    backbone.head = nn.Identity()  # the RoI head replaces the global one
+    setattr(backbone, "head", nn.Identity())  # the RoI head replaces the global one (only forward_maps is used)
     return VideoDetector(backbone, [backbone.feature_dim], num_classes, **kw)
 
 
-def backbone_features(detector: nn.Module, inputs) -> list[torch.Tensor]:
-    if isinstance(detector, VideoDetector):
-        return detector.features(inputs)
-    inner = getattr(detector, "_backbone", None)  # SlowFastDetector
-    if inner:
-        return list(inner[0].forward_features(inputs))
-    raise TypeError(f"{type(detector).__name__} is not a vidlab detection model")
-
-
 def roi_features(detector: nn.Module, inputs, boxes: torch.Tensor) -> torch.Tensor:
-    """The per-box vector the RoI head classifies (``(N, sum(dims))``, before dropout/projection)."""
-    from torchvision.ops import roi_align
-
-    head = detector.head
-    pooled = []
-    for f in backbone_features(detector, inputs):
-        f = f.mean(2)
-        r = roi_align(f, boxes.to(f.dtype), (head.resolution, head.resolution), head.spatial_scale, 0, head.aligned)
-        pooled.append(head.spatial_pool(r).flatten(1))
-    return torch.cat(pooled, dim=1)
+    """The per-box vector the RoI head classifies (``(N, sum(dims))``, before dropout/projection):
+    the detector's ``forward_features``."""
+    if not isinstance(detector, VideoDetectorContract):
+        raise TypeError(f"{type(detector).__name__} is not a vidlab detection model")
+    return detector.forward_features(inputs, boxes)
 
 
 # ----------------------------------------------------------------------------------
@@ -161,13 +161,15 @@ class FBONonLocal(nn.Module):
         return q
 
 
-class LFBHead(nn.Module):
+class LFBHead(VideoClassifier, nn.Module):
     """``projection(dropout([S, FBO(S, L)]))``: logits from a short-term feature and its bank window."""
 
     def __init__(self, num_classes: int = 10, *, dim_short: int = 128, dim_long: int | None = None,
                  fbo: str = "nl", dim: int = 512, num_layers: int = 2, dropout: float = 0.2):
         super().__init__()
         dim_long = dim_short if dim_long is None else dim_long
+        self.dim_short, self.dim_long = dim_short, dim_long
+        self.fbo: FBONonLocal | FBOAvg | FBOMax
         if fbo == "nl":
             self.fbo = FBONonLocal(dim_short, dim_long, dim, num_layers, dropout)
         elif fbo == "avg":
@@ -178,21 +180,30 @@ class LFBHead(nn.Module):
             raise ValueError(f"unknown feature bank operator {fbo!r}; choose one of {', '.join(FBO_TYPES)}")
         self.fbo_type = fbo
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.projection = nn.Linear(dim_short + self.fbo.out_dim, num_classes)
+        self.feature_dim = dim_short + self.fbo.out_dim
+        self.projection = nn.Linear(self.feature_dim, num_classes)
         nn.init.normal_(self.projection.weight, std=0.01)
         nn.init.zeros_(self.projection.bias)
 
-    def forward(self, short: torch.Tensor, long: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.projection(self.dropout(torch.cat([short, self.fbo(short, long, mask)], dim=1)))
+    classifier_path = "projection"
+
+    def forward_features(self, short: torch.Tensor, long: torch.Tensor,
+                         mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``(N, dim_short + FBO width)``: ``[S, FBO(S, L)]``."""
+        return torch.cat([short, self.fbo(short, long, mask)], dim=1)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.projection(self.dropout(features))
+
+    # the override ignore: the head's forward takes (short, long, mask) where a classifier's takes one clip
+    def forward(self, short: torch.Tensor, long: torch.Tensor,  # type: ignore[override]
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.forward_head(self.forward_features(short, long, mask))
 
 
-_TINY = {"num_frames": 8, "sampling_rate": 4, "crop_size": 96, "test_crop_size": 96, "num_classes": 10,
-             "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25)}
-register(ModelSpec(
-    "i3d_r10_tiny_detection", i3d_r10_tiny_detection, family="detection", **_TINY,
-    description="CPU detector for the synthetic detection set: ResNet-10 (width 16) + RoIAlign head at 1/16",
-))
-register(ModelSpec(
-    "lfb_head", partial(LFBHead), family="lfb", **_TINY,
-    description="long-term feature bank head: [short-term RoI feature, FBO(window)] -> logits (fbo: nl/avg/max)",
-))
+@register_model("lfb_head", family="lfb", **_TINY, inputs="bank",
+                description="long-term feature bank head: [short-term RoI feature, FBO(window)] -> logits "
+                            "(fbo: nl/avg/max)")
+def lfb_head(num_classes: int = 10, **kw) -> LFBHead:
+    """:class:`LFBHead` (default: FBO-NL over 128-d short- and long-term features)."""
+    return LFBHead(num_classes, **kw)

@@ -76,9 +76,12 @@ class Nonlocal(nn.Module):
         self.conv_g = nn.Conv3d(dim, dim_inner, 1)
         self.conv_out = nn.Conv3d(dim_inner, dim, 1)
         self.bn = norm(dim)
-        self.bn.transform_final_bn = True  # zero-initialised scale: the block starts as the identity
-        use_pool = pool_size is not None and any(k > 1 for k in pool_size)
-        self.pool = nn.MaxPool3d(tuple(pool_size), tuple(pool_size)) if use_pool else nn.Identity()
+        # zero-initialised scale: the block starts as the identity (a plain attribute, read by init_weights)
+        setattr(self.bn, "transform_final_bn", True)
+        if pool_size is not None and any(k > 1 for k in pool_size):
+            self.pool: nn.Module = nn.MaxPool3d(tuple(pool_size), tuple(pool_size))
+        else:
+            self.pool = nn.Identity()
 
     def extra_repr(self) -> str:
         return f"instantiation={self.instantiation!r}, group={self.group}"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Any, Callable, cast
 
+import torch
 from torch import nn
 
 from vidlab.errors import VidlabError
@@ -29,10 +30,14 @@ class ModelSpec:
     std: tuple = KINETICS_STD
     description: str = ""
     aliases: tuple = ()
+    # what forward takes (see example_inputs): "clip" (B, C, T, H, W) with C = len(mean);
+    # "rgb+flow" [rgb (B,3,T,H,W), flow (B,2,T,H,W)]; "frame+flow" [rgb (B,3,1,H,W),
+    # flow (B,2,num_frames,H,W)]; "clip+boxes" (clip, (N, 5) boxes); "bank" (short, long, mask)
+    inputs: str = "clip"
 
     def preprocessing(self) -> dict:
         d = asdict(self)
-        for k in ("builder", "name", "family", "description", "aliases", "num_classes"):
+        for k in ("builder", "name", "family", "description", "aliases", "num_classes", "inputs"):
             d.pop(k)
         d["mean"], d["std"] = list(self.mean), list(self.std)
         return d
@@ -49,7 +54,12 @@ _REGISTRY: dict[str, ModelSpec] = {}
 _ALIASES: dict[str, str] = {}
 
 
+INPUT_KINDS = ("clip", "rgb+flow", "frame+flow", "clip+boxes", "bank")
+
+
 def register(spec: ModelSpec) -> ModelSpec:
+    if spec.inputs not in INPUT_KINDS:
+        raise ValueError(f"{spec.name}: inputs must be one of {INPUT_KINDS}, got {spec.inputs!r}")
     for key in (spec.name, *spec.aliases):
         if key in _REGISTRY or key in _ALIASES:
             raise ValueError(f"model name {key!r} registered twice")
@@ -57,6 +67,17 @@ def register(spec: ModelSpec) -> ModelSpec:
     for alias in spec.aliases:
         _ALIASES[alias] = spec.name
     return spec
+
+
+def register_model(name: str, **spec_fields: Any) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator registering the builder below it under ``name`` (``spec_fields``: the
+    :class:`ModelSpec` fields: ``family``, ``num_frames``, ``sampling_rate``, ``crop_size``, ...)."""
+
+    def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        register(ModelSpec(name, builder, **spec_fields))
+        return builder
+
+    return decorate
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -84,5 +105,35 @@ def build(name: str, num_classes: int | None = None, **overrides) -> nn.Module:
     """
     spec = get_spec(name)
     model = spec.builder(num_classes=spec.num_classes if num_classes is None else num_classes, **overrides)
-    model.arch = spec.name
+    setattr(model, "arch", spec.name)  # a plain attribute (the stubs type Module attributes as Tensor | Module)
     return model
+
+
+def example_inputs(spec: ModelSpec, model: nn.Module, *, batch: int = 2, size: int = 32,
+                   generator: torch.Generator | None = None) -> tuple:
+    """Positional arguments of a valid forward call at a small size, from the spec's ``inputs``
+    kind (``num_frames`` frames of ``size`` x ``size``), e.g. for tests and benchmarks."""
+    g = generator if generator is not None else torch.Generator().manual_seed(0)
+    t = spec.num_frames
+
+    def clip(channels: int, frames: int) -> torch.Tensor:
+        return torch.randn(batch, channels, frames, size, size, generator=g)
+
+    if spec.inputs == "clip":
+        return (clip(len(spec.mean), t),)
+    if spec.inputs == "rgb+flow":
+        return ([clip(3, t), clip(2, t)],)
+    if spec.inputs == "frame+flow":
+        return ([clip(3, 1), clip(2, t)],)
+    if spec.inputs == "clip+boxes":
+        lo, hi = 0.1 * size, 0.8 * size
+        boxes = torch.tensor([[i, lo, lo, hi, hi] for i in range(batch)], dtype=torch.float32)
+        return clip(3, t), boxes
+    # "bank": a short-term feature and a window of 5 long-term ones, the last one masked out
+    window = 5
+    dim_short, dim_long = cast(int, model.dim_short), cast(int, model.dim_long)  # an LFBHead's int widths
+    short = torch.randn(batch, dim_short, generator=g)
+    long = torch.randn(batch, window, dim_long, generator=g)
+    mask = torch.ones(batch, window, dtype=torch.bool)
+    mask[:, -1] = False
+    return short, long, mask

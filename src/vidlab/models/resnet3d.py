@@ -12,23 +12,25 @@ average), so any input size works, and the model returns logits.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
+from vidlab.models.contract import VideoClassifier
+from vidlab.models.layers import (
+    Act,
+    ClassificationHead,
+    Norm,
+    batch_norm3d,
+    check_stage_options,
+    per_stage,
+    relu,
+    single_pathway,
+    triple,
+)
 from vidlab.models.nonlocal_block import Nonlocal
-
-Norm = Callable[[int], nn.Module]
-Act = Callable[[], nn.Module]
-
-
-def _relu() -> nn.Module:
-    return nn.ReLU(inplace=True)
-
-
-def _bn(channels: int) -> nn.Module:
-    return nn.BatchNorm3d(channels, eps=1e-5, momentum=0.1)
+from vidlab.models.registry import register_model
 
 
 class ResNetStem(nn.Module):
@@ -41,12 +43,12 @@ class ResNetStem(nn.Module):
         kernel: Sequence[int] = (1, 7, 7),
         stride: Sequence[int] = (1, 2, 2),
         pool: bool = True,
-        norm: Norm = _bn,
-        activation: Act = _relu,
+        norm: Norm = batch_norm3d,
+        activation: Act = relu,
     ):
         super().__init__()
         padding = [k // 2 for k in kernel]
-        self.conv = nn.Conv3d(in_channels, out_channels, tuple(kernel), tuple(stride), tuple(padding), bias=False)
+        self.conv = nn.Conv3d(in_channels, out_channels, triple(kernel), triple(stride), triple(padding), bias=False)
         self.bn = norm(out_channels)
         self.relu = activation()
         self.pool_layer = nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)) if pool else nn.Identity()
@@ -69,8 +71,8 @@ class BottleneckTransform(nn.Module):
         num_groups: int = 1,
         dilation: int = 1,
         stride_1x1: bool = False,
-        norm: Norm = _bn,
-        activation: Act = _relu,
+        norm: Norm = batch_norm3d,
+        activation: Act = relu,
     ):
         super().__init__()
         s1, s3 = (stride, 1) if stride_1x1 else (1, stride)
@@ -85,7 +87,7 @@ class BottleneckTransform(nn.Module):
         self.b_relu = activation()
         self.c = nn.Conv3d(dim_inner, dim_out, 1, bias=False)
         self.c_bn = norm(dim_out)
-        self.c_bn.transform_final_bn = True
+        setattr(self.c_bn, "transform_final_bn", True)  # read by init_weights (a plain attribute, not a Module)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.a_relu(self.a_bn(self.a(x)))
@@ -107,8 +109,8 @@ class BasicTransform(nn.Module):
         num_groups: int = 1,
         dilation: int = 1,
         stride_1x1: bool = False,
-        norm: Norm = _bn,
-        activation: Act = _relu,
+        norm: Norm = batch_norm3d,
+        activation: Act = relu,
     ):
         super().__init__()
         del dim_inner, num_groups, stride_1x1  # a basic block has no inner width
@@ -118,7 +120,7 @@ class BasicTransform(nn.Module):
         self.a_relu = activation()
         self.b = nn.Conv3d(dim_out, dim_out, (1, 3, 3), 1, (0, dilation, dilation), dilation=(1, dilation, dilation), bias=False)
         self.b_bn = norm(dim_out)
-        self.b_bn.transform_final_bn = True
+        setattr(self.b_bn, "transform_final_bn", True)  # read by init_weights (a plain attribute, not a Module)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.a_relu(self.a_bn(self.a(x)))
@@ -146,12 +148,12 @@ class ResBlock(nn.Module):
         **block_options,
     ):
         super().__init__()
-        norm = block_options.get("norm", _bn)
+        norm = block_options.get("norm", batch_norm3d)
         if dim_in != dim_out or stride != 1:
             self.branch1 = nn.Conv3d(dim_in, dim_out, 1, (1, stride, stride), bias=False)
             self.branch1_bn = norm(dim_out)
         self.branch2 = TRANSFORMS[transform](dim_in, dim_out, dim_inner, temporal_kernel, stride, **block_options)
-        self.relu = block_options.get("activation", _relu)()
+        self.relu = block_options.get("activation", relu)()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = self.branch1_bn(self.branch1(x)) if hasattr(self, "branch1") else x
@@ -184,7 +186,7 @@ def add_pathway_blocks(
     bad = [i for i in nonlocal_inds if not 0 <= i < num_blocks]
     if bad:
         raise ValueError(f"non-local index {bad} outside a stage of {num_blocks} blocks")
-    norm = block_options.get("norm", _bn)
+    norm = block_options.get("norm", batch_norm3d)
     names = []
     for i, kt in enumerate(temporal_kernels):
         block = ResBlock(dim_in if i == 0 else dim_out, dim_out, dim_inner, kt, stride if i == 0 else 1, transform,
@@ -247,32 +249,6 @@ class VideoStem(nn.Module):
         return self.pathway0_stem(x)
 
 
-class ClassificationHead(nn.Module):
-    """Global average pool -> dropout -> ``projection`` (logits)."""
-
-    def __init__(self, dim_in: int, num_classes: int, dropout: float = 0.5):
-        super().__init__()
-        self.pool = nn.AdaptiveAvgPool3d(1)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.projection = nn.Linear(dim_in, num_classes, bias=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.projection(self.dropout(self.pool(x).flatten(1)))
-
-
-def per_stage(value, num_stages: int, default, *, flat_kernel: bool = False) -> list:
-    """Broadcast a per-stage option. ``None`` gives ``default`` for every stage,
-    an int (or, with ``flat_kernel``, one ``(t, h, w)`` tuple of ints) is
-    repeated; anything else must hold one entry per stage."""
-    if value is None:
-        return [default] * num_stages
-    if isinstance(value, int) or (flat_kernel and all(isinstance(v, int) for v in value)):
-        return [value] * num_stages
-    if len(value) != num_stages:
-        raise ValueError(f"expected one entry per stage ({num_stages}), got {len(value)}: {value!r}")
-    return list(value)
-
-
 def expand_temporal_kernels(basis: Sequence[int], num_blocks: int, num_block_temp_kernel: int | None = None) -> list[int]:
     """PySlowFast's rule: repeat ``basis`` over the blocks, keep the first
     ``num_block_temp_kernel`` and give the remaining blocks kernel 1."""
@@ -280,7 +256,7 @@ def expand_temporal_kernels(basis: Sequence[int], num_blocks: int, num_block_tem
     return (list(basis) * num_blocks)[:n] + [1] * (num_blocks - n)
 
 
-class ResNet3D(nn.Module):
+class ResNet3D(VideoClassifier, nn.Module):
     """Single-pathway 3D ResNet (C2D / I3D / Slow and reduced variants).
 
     Args:
@@ -323,8 +299,8 @@ class ResNet3D(nn.Module):
         in_channels: int = 3,
         dropout: float = 0.5,
         zero_init_final_bn: bool = True,
-        norm: Norm = _bn,
-        activation: Act = _relu,
+        norm: Norm = batch_norm3d,
+        activation: Act = relu,
         nonlocal_location: Sequence[Sequence[int]] | None = None,
         nonlocal_pool: Sequence[int] | Sequence[Sequence[int]] | None = (1, 2, 2),
         nonlocal_group: int | Sequence[int] = 1,
@@ -332,6 +308,7 @@ class ResNet3D(nn.Module):
     ):
         super().__init__()
         num_stages = len(stage_blocks)
+        check_stage_options(num_stages, spatial_strides=spatial_strides, spatial_dilations=spatial_dilations)
         nl_location = per_stage(nonlocal_location, num_stages, ())
         nl_pool = per_stage(nonlocal_pool, num_stages, None, flat_kernel=True)
         nl_group = per_stage(nonlocal_group, num_stages, 1)
@@ -340,6 +317,7 @@ class ResNet3D(nn.Module):
         if [len(k) for k in temporal_kernels] != list(stage_blocks):
             raise ValueError("temporal_kernels must give one kernel per block of every stage")
         expansion = 4 if transform == "bottleneck" else 1
+        self.num_stages = num_stages
         self.s1 = VideoStem(ResNetStem(in_channels, width, stem_kernel, pool=stem_pool, norm=norm, activation=activation))
         dim_in = width
         inner = num_groups * width if transform == "bottleneck" else width
@@ -360,23 +338,20 @@ class ResNet3D(nn.Module):
         self.head = ClassificationHead(dim_in, num_classes, dropout)
         init_weights(self, zero_init_final_bn=zero_init_final_bn)
 
-    def forward_features(self, x: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
-        x = single_pathway(x)
-        x = self.s1(x)
-        x = self.pathway0_pool(self.s2(x))
-        return self.s5(self.s4(self.s3(x)))
+    def forward_maps(self, x: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+        """The last stage's feature map ``(B, feature_dim, T', H', W')`` (what a detection head pools)."""
+        y: torch.Tensor = self.s1(single_pathway(x))
+        for i in range(self.num_stages):
+            y = getattr(self, f"s{i + 2}")(y)
+            if i == 0:
+                y = self.pathway0_pool(y)
+        return y
 
-    def forward(self, x: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
-        return self.head(self.forward_features(x))
+    def forward_features(self, x: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+        return self.head.features(self.forward_maps(x))
 
-
-def single_pathway(x: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
-    """A clip given as a tensor or as a one-element list (PySlowFast's input convention)."""
-    if isinstance(x, (list, tuple)):
-        if len(x) != 1:
-            raise ValueError(f"single-pathway model got {len(x)} inputs")
-        x = x[0]
-    return x
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head.classify(features)
 
 
 def init_weights(model: nn.Module, fc_init_std: float = 0.01, zero_init_final_bn: bool = True) -> None:
@@ -436,3 +411,69 @@ def slow_resnet(num_classes: int = 400, blocks: Sequence[int] = R50_BLOCKS, **kw
     kw.setdefault("pool1_temporal", 1)
     return ResNet3D(num_classes, stage_blocks=blocks, temporal_kernels=_kernels([[1], [1], [3], [3]], blocks),
                     stem_kernel=(1, 7, 7), **kw)
+
+
+# ----------------------------------------------------------------------------
+# Registered architectures.
+
+# Tiny models for the synthetic demo: ResNet-10 layout (basic blocks, one per
+# stage) at width 16, sized for 64x64 inputs on a laptop CPU. Both share every
+# block; the only difference is where time is mixed.
+_TINY = dict(num_frames=8, sampling_rate=4, crop_size=56, test_crop_size=56, mean=(0.5, 0.5, 0.5),
+             std=(0.25, 0.25, 0.25))
+
+
+def _tiny(num_classes: int, temporal: int, **kw) -> ResNet3D:
+    kw = {"stage_blocks": (1, 1, 1, 1), "transform": "basic", "width": 16, "temporal_kernels": [[temporal]] * 4,
+          "stem_kernel": (temporal, 7, 7), "pool1_temporal": 1, "dropout": 0.2, **kw}
+    return ResNet3D(num_classes, **kw)
+
+
+@register_model("c2d_r10_tiny", family="c2d", **_TINY,
+                description="order-blind baseline: 2D ResNet-10 per frame + temporal average (width 16)")
+def c2d_r10_tiny(num_classes: int = 400, **kw) -> ResNet3D:
+    """The demo's baseline: every kernel 1 in time, features averaged over frames."""
+    return _tiny(num_classes, 1, **kw)
+
+
+@register_model("i3d_r10_tiny", family="i3d", **_TINY,
+                description="small temporal model: ResNet-10 with 3x7x7 stem and temporal kernels in every block "
+                            "(width 16)")
+def i3d_r10_tiny(num_classes: int = 400, **kw) -> ResNet3D:
+    """The demo's temporal model: temporal kernel 3 in the stem and every block."""
+    return _tiny(num_classes, 3, **kw)
+
+
+# PySlowFast Kinetics-400 ResNet-50 models (same keys as PySlowFast checkpoints).
+_K400_R50 = dict(crop_size=224, test_crop_size=256)
+
+
+@register_model("c2d_r50", family="c2d", num_frames=8, sampling_rate=8, aliases=("c2d_r50_8x8",), **_K400_R50,
+                description="C2D ResNet-50 (PySlowFast C2D_8x8_R50)")
+def c2d_r50(num_classes: int = 400, **kw) -> ResNet3D:
+    return c2d_resnet(num_classes, **kw)
+
+
+@register_model("i3d_r50", family="i3d", num_frames=8, sampling_rate=8, aliases=("i3d_r50_8x8",), **_K400_R50,
+                description="I3D ResNet-50 (PySlowFast I3D_8x8_R50)")
+def i3d_r50(num_classes: int = 400, **kw) -> ResNet3D:
+    return i3d_resnet(num_classes, **kw)
+
+
+@register_model("i3d_nl_r50", family="i3d", num_frames=8, sampling_rate=8, **_K400_R50,
+                aliases=("i3d_nln_r50", "i3d_nln_r50_8x8"),
+                description="I3D ResNet-50 + 5 non-local blocks (PySlowFast c2/I3D_NLN_8x8_R50)")
+def i3d_nl_r50(num_classes: int = 400, **kw) -> ResNet3D:
+    return i3d_nl_resnet(num_classes, **kw)
+
+
+@register_model("slow_r50_8x8", family="slow", num_frames=8, sampling_rate=8, aliases=("slow_r50",), **_K400_R50,
+                description="Slow-only ResNet-50 8x8 (PySlowFast SLOW_8x8_R50)")
+def slow_r50_8x8(num_classes: int = 400, **kw) -> ResNet3D:
+    return slow_resnet(num_classes, **kw)
+
+
+@register_model("slow_r50_4x16", family="slow", num_frames=4, sampling_rate=16, **_K400_R50,
+                description="Slow-only ResNet-50 4x16 (PySlowFast SLOW_4x16_R50)")
+def slow_r50_4x16(num_classes: int = 400, **kw) -> ResNet3D:
+    return slow_resnet(num_classes, **kw)

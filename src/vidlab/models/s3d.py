@@ -31,12 +31,10 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.video.s3d import S3D as _TorchvisionS3D
 
-from vidlab.models.registry import ModelSpec, register
-from vidlab.models.video_resnet import (
-    TORCHVISION_VIDEO_MEAN,
-    TORCHVISION_VIDEO_STD,
-    _single,
-)
+from vidlab.models.contract import VideoClassifier
+from vidlab.models.layers import single_pathway
+from vidlab.models.registry import register_model
+from vidlab.models.video_resnet import TORCHVISION_VIDEO_MEAN, TORCHVISION_VIDEO_STD
 
 
 class WindowAvgPool3d(nn.Module):
@@ -59,35 +57,38 @@ class WindowAvgPool3d(nn.Module):
         return f"kernel={self.kernel}"
 
 
-class S3D(_TorchvisionS3D):
+class S3D(VideoClassifier, _TorchvisionS3D):
     """torchvision's S3D with :class:`WindowAvgPool3d` in place of ``avgpool`` (no parameter changes)."""
 
     def __init__(self, num_classes: int = 400, dropout: float = 0.2,
                  norm_layer: Callable[..., nn.Module] | None = None):
         super().__init__(num_classes=num_classes, dropout=dropout, norm_layer=norm_layer)
         self.avgpool = WindowAvgPool3d((2, 7, 7))
-        self.num_classes = num_classes
         self.feature_dim = 1024
 
-    def forward_features(self, x: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+    classifier_path = "classifier.1"  # torchvision's 1x1x1 conv (classifier.0 is the dropout)
+
+    def forward_maps(self, x: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
         """The last Inception feature map ``(B, 1024, T', H', W')``."""
-        x = _single(x)
+        x = single_pathway(x)
         if x.dim() != 5 or x.shape[2] < 5 or min(x.shape[3:]) < 17:
             raise ValueError(f"S3D needs (B, C, T, H, W) clips of at least 5 frames of 17x17 pixels "
                              f"(its 2x2x2 max-pool before the last blocks); got shape {tuple(x.shape)}")
         return self.features(x)
 
-    def forward(self, x: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
-        return self.classifier(self.avgpool(self.forward_features(x))).flatten(1)
+    def forward_features(self, x: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+        """The window-averaged last feature map ``(B, 1024)``."""
+        return self.avgpool(self.forward_maps(x)).flatten(1)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.classifier(features[:, :, None, None, None]).flatten(1)
 
 
+@register_model(
+    "s3d", family="s3d", num_frames=64, sampling_rate=2, crop_size=224, test_crop_size=224,
+    mean=TORCHVISION_VIDEO_MEAN, std=TORCHVISION_VIDEO_STD,
+    description="S3D, torchvision layout and keys (torchvision s3d), size-agnostic head",
+)
 def s3d(num_classes: int = 400, *, dropout: float = 0.2) -> S3D:
     """S3D as torchvision's ``s3d`` (BN eps 1e-3, momentum 1e-3, dropout 0.2)."""
     return S3D(num_classes=num_classes, dropout=dropout)
-
-
-register(ModelSpec(
-    "s3d", s3d, family="s3d", num_frames=64, sampling_rate=2, crop_size=224, test_crop_size=224,
-    mean=TORCHVISION_VIDEO_MEAN, std=TORCHVISION_VIDEO_STD,
-    description="S3D, torchvision layout and keys (torchvision s3d), size-agnostic head",
-))

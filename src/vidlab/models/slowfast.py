@@ -31,20 +31,16 @@ from functools import partial
 import torch
 from torch import nn
 
-from vidlab.models import resnet3d
-from vidlab.models.registry import ModelSpec, register
+from vidlab.models.contract import VideoClassifier
+from vidlab.models.layers import Act, Norm, batch_norm3d, check_stage_options, per_stage, relu
+from vidlab.models.registry import register_model
 from vidlab.models.resnet3d import (
     R50_BLOCKS,
     R101_BLOCKS,
-    Act,
-    Norm,
     ResNetStem,
-    _bn,
-    _relu,
     add_pathway_blocks,
     expand_temporal_kernels,
     init_weights,
-    per_stage,
 )
 
 NUM_PATHWAYS = 2  # pathway0 = Slow, pathway1 = Fast
@@ -70,8 +66,8 @@ class FuseFastToSlow(nn.Module):
         fusion_conv_channel_ratio: int,
         fusion_kernel: int,
         alpha: int,
-        norm: Norm = _bn,
-        activation: Act = _relu,
+        norm: Norm = batch_norm3d,
+        activation: Act = relu,
     ):
         super().__init__()
         dim_out = dim_in * fusion_conv_channel_ratio
@@ -164,12 +160,17 @@ class SlowFastHead(nn.Module):
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.projection = nn.Linear(sum(dims_in), num_classes, bias=True)
 
-    def forward(self, x: list[torch.Tensor]) -> torch.Tensor:
-        pooled = torch.cat([self.pool(y).flatten(1) for y in x], dim=1)
-        return self.projection(self.dropout(pooled))
+    def features(self, x: Sequence[torch.Tensor]) -> torch.Tensor:
+        return torch.cat([self.pool(y).flatten(1) for y in x], dim=1)
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        return self.projection(self.dropout(features))
+
+    def forward(self, x: Sequence[torch.Tensor]) -> torch.Tensor:
+        return self.classify(self.features(x))
 
 
-class SlowFast(nn.Module):
+class SlowFast(VideoClassifier, nn.Module):
     """SlowFast ResNet (bottleneck blocks), PySlowFast ``SlowFast`` with plain arguments.
 
     Args:
@@ -220,8 +221,8 @@ class SlowFast(nn.Module):
         in_channels: int = 3,
         dropout: float = 0.5,
         zero_init_final_bn: bool = True,
-        norm: Norm = _bn,
-        activation: Act = _relu,
+        norm: Norm = batch_norm3d,
+        activation: Act = relu,
         nonlocal_location: Sequence[Sequence[Sequence[int]]] | None = None,
         nonlocal_pool: Sequence | None = (1, 2, 2),
         nonlocal_group: int | Sequence[Sequence[int]] = 1,
@@ -229,6 +230,8 @@ class SlowFast(nn.Module):
     ):
         super().__init__()
         num_stages = len(stage_blocks)
+        check_stage_options(num_stages, spatial_strides=spatial_strides, spatial_dilations=spatial_dilations)
+        self.num_stages = num_stages
         kernels = []
         for given, basis in ((slow_temporal_kernels, [1, 1, 3, 3]), (fast_temporal_kernels, [3, 3, 3, 3])):
             given = given if given is not None else [[k] * n for k, n in zip(basis, stage_blocks)]
@@ -271,7 +274,8 @@ class SlowFast(nn.Module):
                     pool = nn.MaxPool3d((t, 1, 1), (t, 1, 1)) if t > 1 else nn.Identity()
                     self.add_module(f"pathway{p}_pool", pool)
             slow_in, fast_in = slow_out, slow_out // beta_inv
-        self.feature_dims = (slow_in, fast_in)
+        self.feature_dims = (slow_in, fast_in)  # channels of forward_maps' [slow, fast]
+        self.feature_dim = slow_in + fast_in
         self.head = SlowFastHead(self.feature_dims, num_classes, dropout)
         init_weights(self, zero_init_final_bn=zero_init_final_bn)
 
@@ -287,17 +291,23 @@ class SlowFast(nn.Module):
             raise ValueError(f"SlowFast takes [slow, fast] or one fast-rate tensor, got a list of {len(x)}")
         return list(x)
 
-    def forward_features(self, x: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        """res5 features ``[slow, fast]`` (e.g. for a detection head)."""
-        x = self.s1_fuse(self.s1(self.pathways(x)))
-        x = self.s2_fuse(self.s2(x))
-        x = [getattr(self, f"pathway{p}_pool")(y) for p, y in enumerate(x)]
-        x = self.s3_fuse(self.s3(x))
-        x = self.s4_fuse(self.s4(x))
-        return self.s5(x)
+    def forward_maps(self, x: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Last-stage feature maps ``[slow, fast]`` (e.g. for a detection head)."""
+        xs: list[torch.Tensor] = self.s1_fuse(self.s1(self.pathways(x)))
+        for i in range(self.num_stages):
+            xs = getattr(self, f"s{i + 2}")(xs)
+            if i < self.num_stages - 1:
+                xs = getattr(self, f"s{i + 2}_fuse")(xs)
+            if i == 0:
+                xs = [getattr(self, f"pathway{p}_pool")(y) for p, y in enumerate(xs)]
+        return xs
 
-    def forward(self, x: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
-        return self.head(self.forward_features(x))
+    def forward_features(self, x: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+        """Both pathways pooled and concatenated, ``(B, slow + fast channels)``."""
+        return self.head.features(self.forward_maps(x))
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head.classify(features)
 
 
 def slowfast_resnet(
@@ -333,62 +343,66 @@ _R101_50_50 = ((3, 3), (4, 4), (6, 6), (3, 3))
 _R101_50_101 = ((3, 3), (4, 4), (6, 23), (3, 3))
 
 
-def _register_slowfast(name, builder, *, num_frames=32, sampling_rate=2, aliases=(), description=""):
-    register(ModelSpec(
-        name, builder, family="slowfast", num_frames=num_frames, sampling_rate=sampling_rate,
-        crop_size=224, test_crop_size=256, aliases=aliases, description=description,
-    ))
+_SPEC = dict(family="slowfast", num_frames=32, sampling_rate=2, crop_size=224, test_crop_size=256)
 
 
-_register_slowfast(
-    "slowfast_r50_4x16", partial(slowfast_resnet, alpha=8, fusion_kernel_sz=5),
-    description="SlowFast ResNet-50 4x16 (PySlowFast SLOWFAST_4x16_R50): Slow 4 frames, Fast 32, alpha 8",
-)
-_register_slowfast(
-    "slowfast_r50_8x8", partial(slowfast_resnet, alpha=4, fusion_kernel_sz=7), aliases=("slowfast_r50",),
-    description="SlowFast ResNet-50 8x8 (PySlowFast SLOWFAST_8x8_R50): Slow 8 frames, Fast 32, alpha 4",
-)
-_register_slowfast(
-    "slowfast_r101_8x8", partial(slowfast_resnet, blocks=R101_BLOCKS, alpha=4, fusion_kernel_sz=5),
-    aliases=("slowfast_r101", "slowfast_r101_8x8_101_101"),
-    description="SlowFast ResNet-101 8x8 (PySlowFast c2/SLOWFAST_8x8_R101_101_101): temporal kernels in all res4 blocks",
-)
-_register_slowfast(
-    "slowfast_r101_8x8_50_50",
-    partial(slowfast_resnet, blocks=R101_BLOCKS, alpha=4, fusion_kernel_sz=5, num_block_temp_kernel=_R101_50_50),
-    description="SlowFast ResNet-101 8x8, res4 temporal in 6 blocks per pathway (PySlowFast c2/SLOWFAST_8x8_R101_50_50)",
-)
-_register_slowfast(
-    "slowfast_r101_8x8_50_101",
-    partial(slowfast_resnet, blocks=R101_BLOCKS, alpha=4, fusion_kernel_sz=5, num_block_temp_kernel=_R101_50_101),
-    description="SlowFast ResNet-101 8x8, Slow res4 temporal in 6 blocks, Fast in all "
-                "(PySlowFast c2/SLOWFAST_8x8_R101_50_101)",
-)
-_register_slowfast(
-    "slowfast_r101_16x8_50_50",
-    partial(slowfast_resnet, blocks=R101_BLOCKS, alpha=4, fusion_kernel_sz=5, num_block_temp_kernel=_R101_50_50),
-    num_frames=64, aliases=("slowfast_16x8_r101_50_50",),
-    description="SlowFast ResNet-101 16x8 (PySlowFast c2/SLOWFAST_16x8_R101_50_50): Slow 16 frames, Fast 64",
-)
-_register_slowfast(
-    "slowfast_r50_8x8_nl",
-    partial(slowfast_resnet, alpha=4, fusion_kernel_sz=5, nonlocal_instantiation="dot_product",
-            nonlocal_location=[[[], []], [[1, 3], []], [[1, 3, 5], []], [[], []]]),
-    aliases=("slowfast_nln_r50_8x8",),
-    description="SlowFast ResNet-50 8x8 + non-local in Slow res3/res4 (PySlowFast SLOWFAST_NLN_8x8_R50)",
-)
-_register_slowfast(
-    "slowfast_r101_16x8_50_50_nl",
-    partial(slowfast_resnet, blocks=R101_BLOCKS, alpha=4, fusion_kernel_sz=5, num_block_temp_kernel=_R101_50_50,
-            nonlocal_instantiation="dot_product", nonlocal_location=[[[], []], [[], []], [[6, 13, 20], []], [[], []]]),
-    num_frames=64, aliases=("slowfast_nln_r101_16x8_50_50",),
-    description="SlowFast ResNet-101 16x8 + non-local in Slow res4 (PySlowFast c2/SLOWFAST_NLN_16x8_R101_50_50)",
-)
+@register_model("slowfast_r50_4x16", **_SPEC,
+                description="SlowFast ResNet-50 4x16 (PySlowFast SLOWFAST_4x16_R50): Slow 4 frames, Fast 32, alpha 8")
+def slowfast_r50_4x16(num_classes: int = 400, **kw) -> SlowFast:
+    return slowfast_resnet(num_classes, **{"alpha": 8, "fusion_kernel_sz": 5, **kw})
 
-# I3D with non-local blocks: a single-pathway ResNet3D, registered here with
-# the other non-local architectures.
-register(ModelSpec(
-    "i3d_nl_r50", resnet3d.i3d_nl_resnet, family="i3d", num_frames=8, sampling_rate=8,
-    crop_size=224, test_crop_size=256, aliases=("i3d_nln_r50", "i3d_nln_r50_8x8"),
-    description="I3D ResNet-50 + 5 non-local blocks (PySlowFast c2/I3D_NLN_8x8_R50)",
-))
+
+@register_model("slowfast_r50_8x8", **_SPEC, aliases=("slowfast_r50",),
+                description="SlowFast ResNet-50 8x8 (PySlowFast SLOWFAST_8x8_R50): Slow 8 frames, Fast 32, alpha 4")
+def slowfast_r50_8x8(num_classes: int = 400, **kw) -> SlowFast:
+    return slowfast_resnet(num_classes, **{"alpha": 4, "fusion_kernel_sz": 7, **kw})
+
+
+@register_model("slowfast_r101_8x8", **_SPEC, aliases=("slowfast_r101", "slowfast_r101_8x8_101_101"),
+                description="SlowFast ResNet-101 8x8 (PySlowFast c2/SLOWFAST_8x8_R101_101_101): temporal kernels "
+                            "in all res4 blocks")
+def slowfast_r101_8x8(num_classes: int = 400, **kw) -> SlowFast:
+    return slowfast_resnet(num_classes, R101_BLOCKS, **{"alpha": 4, "fusion_kernel_sz": 5, **kw})
+
+
+@register_model("slowfast_r101_8x8_50_50", **_SPEC,
+                description="SlowFast ResNet-101 8x8, res4 temporal in 6 blocks per pathway "
+                            "(PySlowFast c2/SLOWFAST_8x8_R101_50_50)")
+def slowfast_r101_8x8_50_50(num_classes: int = 400, **kw) -> SlowFast:
+    return slowfast_resnet(num_classes, R101_BLOCKS,
+                           **{"alpha": 4, "fusion_kernel_sz": 5, "num_block_temp_kernel": _R101_50_50, **kw})
+
+
+@register_model("slowfast_r101_8x8_50_101", **_SPEC,
+                description="SlowFast ResNet-101 8x8, Slow res4 temporal in 6 blocks, Fast in all "
+                            "(PySlowFast c2/SLOWFAST_8x8_R101_50_101)")
+def slowfast_r101_8x8_50_101(num_classes: int = 400, **kw) -> SlowFast:
+    return slowfast_resnet(num_classes, R101_BLOCKS,
+                           **{"alpha": 4, "fusion_kernel_sz": 5, "num_block_temp_kernel": _R101_50_101, **kw})
+
+
+@register_model("slowfast_r101_16x8_50_50", **{**_SPEC, "num_frames": 64}, aliases=("slowfast_16x8_r101_50_50",),
+                description="SlowFast ResNet-101 16x8 (PySlowFast c2/SLOWFAST_16x8_R101_50_50): Slow 16 frames, "
+                            "Fast 64")
+def slowfast_r101_16x8_50_50(num_classes: int = 400, **kw) -> SlowFast:
+    return slowfast_resnet(num_classes, R101_BLOCKS,
+                           **{"alpha": 4, "fusion_kernel_sz": 5, "num_block_temp_kernel": _R101_50_50, **kw})
+
+
+@register_model("slowfast_r50_8x8_nl", **_SPEC, aliases=("slowfast_nln_r50_8x8",),
+                description="SlowFast ResNet-50 8x8 + non-local in Slow res3/res4 (PySlowFast SLOWFAST_NLN_8x8_R50)")
+def slowfast_r50_8x8_nl(num_classes: int = 400, **kw) -> SlowFast:
+    return slowfast_resnet(num_classes, **{
+        "alpha": 4, "fusion_kernel_sz": 5, "nonlocal_instantiation": "dot_product",
+        "nonlocal_location": [[[], []], [[1, 3], []], [[1, 3, 5], []], [[], []]], **kw})
+
+
+@register_model("slowfast_r101_16x8_50_50_nl", **{**_SPEC, "num_frames": 64},
+                aliases=("slowfast_nln_r101_16x8_50_50",),
+                description="SlowFast ResNet-101 16x8 + non-local in Slow res4 "
+                            "(PySlowFast c2/SLOWFAST_NLN_16x8_R101_50_50)")
+def slowfast_r101_16x8_50_50_nl(num_classes: int = 400, **kw) -> SlowFast:
+    return slowfast_resnet(num_classes, R101_BLOCKS, **{
+        "alpha": 4, "fusion_kernel_sz": 5, "num_block_temp_kernel": _R101_50_50,
+        "nonlocal_instantiation": "dot_product",
+        "nonlocal_location": [[[], []], [[], []], [[6, 13, 20], []], [[], []]], **kw})

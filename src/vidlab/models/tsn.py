@@ -33,7 +33,8 @@ import torch
 from torch import nn
 
 from vidlab.models.backbone2d import Backbone2d
-from vidlab.models.registry import ModelSpec, register
+from vidlab.models.contract import VideoClassifier
+from vidlab.models.registry import register_model
 
 __all__ = ["TSN", "SegmentConsensus", "snippets_to_images", "frames_per_snippet", "tsn", "IMAGENET_MEAN",
            "IMAGENET_STD"]
@@ -88,7 +89,7 @@ class SegmentConsensus(nn.Module):
         return x.mean(1) if self.kind == "avg" else x.amax(1)
 
 
-class TSN(nn.Module):
+class TSN(VideoClassifier, nn.Module):
     """2D CNN per snippet + segmental consensus (see the module docstring).
 
     Args:
@@ -97,7 +98,9 @@ class TSN(nn.Module):
             ``resnet10_tiny``.
         modality: ``"rgb"``, ``"flow"`` or ``"rgb_diff"``.
         new_length: L (default 1 for RGB, 5 otherwise).
-        consensus: ``"avg"`` or ``"max"``.
+        consensus: ``"avg"`` (MMAction2's ``AvgConsensus``). The TSN paper also tried
+            max and weighted consensus; only the average is a pooled feature the
+            model contract can expose, so it is the one offered.
         dropout: before the classifier (TSN: 0.8 RGB / 0.7 flow with BN-Inception).
         partial_bn: freeze all BatchNorms but the first in training mode.
         pretrained: a torchvision 2D ResNet state dict for the backbone.
@@ -117,9 +120,12 @@ class TSN(nn.Module):
         self.backbone = Backbone2d(backbone, input_channels(modality, self.new_length), pretrained)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.feature_dim = self.backbone.out_channels
         self.fc = nn.Linear(self.backbone.out_channels, num_classes)
         nn.init.normal_(self.fc.weight, std=0.01)
         nn.init.zeros_(self.fc.bias)
+        if consensus != "avg":
+            raise ValueError(f"TSN's consensus is 'avg' (the pooled-feature contract needs it), got {consensus!r}")
         self.consensus = SegmentConsensus(consensus)
 
     @property
@@ -131,14 +137,25 @@ class TSN(nn.Module):
         images, k = snippets_to_images(x, self.modality, self.new_length)
         return self.backbone(images), k
 
-    def snippet_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, K, num_classes)`` scores of every snippet, before the consensus."""
+    def snippet_vectors(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, K, D)``: every snippet's pooled feature after dropout (what ``fc`` scores)."""
         b = (x[0] if isinstance(x, (list, tuple)) else x).shape[0]
         feats, k = self.snippet_features(x)
-        return self.fc(self.dropout(self.pool(feats).flatten(1))).view(b, k, -1)
+        return self.dropout(self.pool(feats).flatten(1)).view(b, k, -1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.consensus(self.snippet_logits(x))
+    def snippet_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, K, num_classes)`` scores of every snippet, before the consensus."""
+        return self.fc(self.snippet_vectors(x))
+
+    classifier_path = "fc"
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, D)``: the average of the snippet vectors. ``fc`` is linear, so scoring
+        the average equals averaging the snippet scores (TSN's average consensus)."""
+        return self.snippet_vectors(x).mean(1)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.fc(features)
 
     def train(self, mode: bool = True) -> "TSN":
         super().train(mode)
@@ -156,46 +173,48 @@ def tsn(num_classes: int = 400, **kw) -> TSN:
     return TSN(num_classes, **kw)
 
 
-def _tsn_builder(**defaults):
-    def build(num_classes: int = 400, **kw) -> TSN:
-        return TSN(num_classes, **{**defaults, **kw})
-
-    return build
-
-
-_TINY = dict(crop_size=56, test_crop_size=56, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+_R50 = dict(family="tsn", sampling_rate=1, crop_size=224, test_crop_size=256)
+_TINY = dict(family="tsn", sampling_rate=1, crop_size=56, test_crop_size=56)
+_RGB_TINY = dict(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
 _FLOW_NORM = dict(mean=(0.0, 0.0), std=(1.0, 1.0))  # flow arrives as pixels / bound (the datasets divide)
+_TINY_KW = dict(backbone="resnet10_tiny", partial_bn=False, dropout=0.2)
 
-register(ModelSpec(
-    "tsn_r50", _tsn_builder(backbone="resnet50", modality="rgb"), family="tsn", num_frames=3, sampling_rate=1,
-    crop_size=224, test_crop_size=256, mean=IMAGENET_MEAN, std=IMAGENET_STD, aliases=("tsn_r50_1x1x3",),
-    description="TSN RGB, ResNet-50, 3 segments x 1 frame (input (B, 3, K, H, W); K free at test)",
-))
-register(ModelSpec(
-    "tsn_r50_flow", _tsn_builder(backbone="resnet50", modality="flow", new_length=5, dropout=0.4),
-    family="tsn", num_frames=15, sampling_rate=1, crop_size=224, test_crop_size=256, **_FLOW_NORM,
-    description="TSN flow, ResNet-50, 3 segments x 5 stacked flow fields (input (B, 2, 5K, H, W), pixels / 20)",
-))
-register(ModelSpec(
-    "tsn_r50_rgbdiff", _tsn_builder(backbone="resnet50", modality="rgb_diff", new_length=5),
-    family="tsn", num_frames=18, sampling_rate=1, crop_size=224, test_crop_size=256, mean=IMAGENET_MEAN,
-    std=IMAGENET_STD,
-    description="TSN RGB difference, ResNet-50, 3 segments x 6 frames (5 differences; input (B, 3, 6K, H, W))",
-))
-register(ModelSpec(
-    "tsn_r10_tiny", _tsn_builder(backbone="resnet10_tiny", modality="rgb", partial_bn=False, dropout=0.2),
-    family="tsn", num_frames=3, sampling_rate=1, **_TINY,
-    description="TSN RGB on a 2D ResNet-10 (width 16), 3 segments x 1 frame; trains from scratch (no partial BN)",
-))
-register(ModelSpec(
-    "tsn_r10_tiny_flow",
-    _tsn_builder(backbone="resnet10_tiny", modality="flow", new_length=5, partial_bn=False, dropout=0.2),
-    family="tsn", num_frames=15, sampling_rate=1, crop_size=56, test_crop_size=56, **_FLOW_NORM,
-    description="TSN flow on a 2D ResNet-10 (width 16), 3 segments x 5 flow fields",
-))
-register(ModelSpec(
-    "tsn_r10_tiny_rgbdiff",
-    _tsn_builder(backbone="resnet10_tiny", modality="rgb_diff", new_length=5, partial_bn=False, dropout=0.2),
-    family="tsn", num_frames=18, sampling_rate=1, **_TINY,
-    description="TSN RGB difference on a 2D ResNet-10 (width 16), 3 segments x 6 frames (5 differences)",
-))
+
+@register_model("tsn_r50", **_R50, num_frames=3, mean=IMAGENET_MEAN, std=IMAGENET_STD, aliases=("tsn_r50_1x1x3",),
+                description="TSN RGB, ResNet-50, 3 segments x 1 frame (input (B, 3, K, H, W); K free at test)")
+def tsn_r50(num_classes: int = 400, **kw) -> TSN:
+    return TSN(num_classes, **{"backbone": "resnet50", "modality": "rgb", **kw})
+
+
+@register_model("tsn_r50_flow", **_R50, num_frames=15, **_FLOW_NORM,
+                description="TSN flow, ResNet-50, 3 segments x 5 stacked flow fields (input (B, 2, 5K, H, W), "
+                            "pixels / 20)")
+def tsn_r50_flow(num_classes: int = 400, **kw) -> TSN:
+    return TSN(num_classes, **{"backbone": "resnet50", "modality": "flow", "new_length": 5, "dropout": 0.4, **kw})
+
+
+@register_model("tsn_r50_rgbdiff", **_R50, num_frames=18, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                description="TSN RGB difference, ResNet-50, 3 segments x 6 frames (5 differences; input "
+                            "(B, 3, 6K, H, W))")
+def tsn_r50_rgbdiff(num_classes: int = 400, **kw) -> TSN:
+    return TSN(num_classes, **{"backbone": "resnet50", "modality": "rgb_diff", "new_length": 5, **kw})
+
+
+@register_model("tsn_r10_tiny", **_TINY, num_frames=3, **_RGB_TINY,
+                description="TSN RGB on a 2D ResNet-10 (width 16), 3 segments x 1 frame; trains from scratch "
+                            "(no partial BN)")
+def tsn_r10_tiny(num_classes: int = 400, **kw) -> TSN:
+    return TSN(num_classes, **{**_TINY_KW, "modality": "rgb", **kw})
+
+
+@register_model("tsn_r10_tiny_flow", **_TINY, num_frames=15, **_FLOW_NORM,
+                description="TSN flow on a 2D ResNet-10 (width 16), 3 segments x 5 flow fields")
+def tsn_r10_tiny_flow(num_classes: int = 400, **kw) -> TSN:
+    return TSN(num_classes, **{**_TINY_KW, "modality": "flow", "new_length": 5, **kw})
+
+
+@register_model("tsn_r10_tiny_rgbdiff", **_TINY, num_frames=18, **_RGB_TINY,
+                description="TSN RGB difference on a 2D ResNet-10 (width 16), 3 segments x 6 frames "
+                            "(5 differences)")
+def tsn_r10_tiny_rgbdiff(num_classes: int = 400, **kw) -> TSN:
+    return TSN(num_classes, **{**_TINY_KW, "modality": "rgb_diff", "new_length": 5, **kw})

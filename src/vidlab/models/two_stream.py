@@ -35,15 +35,17 @@ Inputs of the fused models: ``[rgb, flow]``, ``(rgb, flow)`` or
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import Sequence, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from vidlab.models.backbone2d import Backbone2d
-from vidlab.models.registry import ModelSpec, register
-from vidlab.models.tsn import IMAGENET_MEAN, IMAGENET_STD, TSN
+from vidlab.models.contract import VideoClassifier
+from vidlab.models.layers import triple
+from vidlab.models.registry import register_model
+from vidlab.models.tsn import IMAGENET_MEAN, IMAGENET_STD, TSN, snippets_to_images
 
 __all__ = ["TwoStream", "ConvFusionTwoStream", "fuse_scores", "split_inputs", "spatial_stream", "temporal_stream",
            "two_stream", "two_stream_conv", "two_stream_i3d"]
@@ -67,11 +69,16 @@ def fuse_scores(logits: Sequence[torch.Tensor], weights: Sequence[float] | None 
     if len(weights) != len(logits):
         raise ValueError(f"{len(weights)} fusion weights for {len(logits)} streams")
     total = float(sum(weights))
-    probs = sum(w * l.float().softmax(-1) for w, l in zip(weights, logits)) / total
+    probs = torch.stack([w * z.float().softmax(-1) for w, z in zip(weights, logits)]).sum(0) / total
     return probs.clamp_min(1e-12).log()
 
 
-class TwoStream(nn.Module):
+def _contract(stream: nn.Module) -> VideoClassifier:
+    """A stream as the vidlab classifier it is (its contract methods are not visible on ``nn.Module``)."""
+    return cast(VideoClassifier, stream)
+
+
+class TwoStream(VideoClassifier, nn.Module):
     """Late fusion of a spatial (RGB) and a temporal (flow) stream; see the module doc."""
 
     def __init__(self, spatial: nn.Module, temporal: nn.Module, *, fusion: str = "average",
@@ -85,17 +92,40 @@ class TwoStream(nn.Module):
         if fusion_weights is None:
             fusion_weights = (1.0, 1.0) if fusion == "average" else (1.0, 1.5)
         self.fusion_weights = tuple(float(w) for w in fusion_weights)
+        self.feature_dim = _contract(spatial).feature_dim + _contract(temporal).feature_dim
 
     def forward_streams(self, x) -> tuple[torch.Tensor, torch.Tensor]:
         """The two streams' own logits ``(spatial, temporal)``."""
         rgb, flow = split_inputs(x)
         return self.spatial(rgb), self.temporal(flow)
 
-    def forward(self, x) -> torch.Tensor:
-        return fuse_scores(self.forward_streams(x), self.fusion_weights)
+    def forward_features(self, x) -> torch.Tensor:
+        """``(B, D_spatial + D_temporal)``: both streams' pooled features, concatenated."""
+        rgb, flow = split_inputs(x)
+        spatial, temporal = _contract(self.spatial), _contract(self.temporal)
+        return torch.cat([spatial.forward_features(rgb), temporal.forward_features(flow)], 1)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """Each stream's head on its share of ``features``, then late fusion."""
+        spatial, temporal = _contract(self.spatial), _contract(self.temporal)
+        a, b = features.split([spatial.feature_dim, temporal.feature_dim], 1)
+        return fuse_scores([spatial.forward_head(a), temporal.forward_head(b)], self.fusion_weights)
+
+    def get_classifier(self) -> nn.Module:
+        """Both streams' final layers, as ``{"spatial": ..., "temporal": ...}``."""
+        return nn.ModuleDict({"spatial": _contract(self.spatial).get_classifier(),
+                              "temporal": _contract(self.temporal).get_classifier()})
+
+    @property
+    def num_classes(self) -> int:
+        return _contract(self.spatial).num_classes
+
+    def reset_classifier(self, num_classes: int) -> None:
+        _contract(self.spatial).reset_classifier(num_classes)
+        _contract(self.temporal).reset_classifier(num_classes)
 
 
-class ConvFusionTwoStream(nn.Module):
+class ConvFusionTwoStream(VideoClassifier, nn.Module):
     """Two 2D CNN towers fused after their last conv layer by 3D conv + 3D pooling.
 
     Args:
@@ -118,11 +148,12 @@ class ConvFusionTwoStream(nn.Module):
         self.spatial = Backbone2d(backbone, 3, pretrained)
         self.temporal = Backbone2d(backbone, 2 * self.new_length, pretrained)
         c = self.spatial.out_channels
-        k = tuple(fusion_kernel)
-        self.fusion = nn.Conv3d(2 * c, c, k, padding=tuple(s // 2 for s in k), bias=False)
+        k = triple(fusion_kernel)
+        self.fusion = nn.Conv3d(2 * c, c, k, padding=triple(s // 2 for s in k), bias=False)
         self.fusion_bn = nn.BatchNorm3d(c)
         self.relu = nn.ReLU(inplace=True)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.feature_dim = c
         self.fc = nn.Linear(c, num_classes)
         nn.init.kaiming_normal_(self.fusion.weight, mode="fan_out", nonlinearity="relu")
         nn.init.normal_(self.fc.weight, std=0.01)
@@ -137,9 +168,11 @@ class ConvFusionTwoStream(nn.Module):
         model.temporal.load_state_dict(temporal.backbone.state_dict())
         return model
 
-    def forward(self, x) -> torch.Tensor:
+    classifier_path = "fc"
+
+    def forward_features(self, x) -> torch.Tensor:
+        """``(B, C)``: the fused, 3D-pooled volume averaged globally."""
         rgb, flow = split_inputs(x)
-        from vidlab.models.tsn import snippets_to_images
 
         b = rgb.shape[0]
         a, k = snippets_to_images(rgb, "rgb", 1)
@@ -151,7 +184,10 @@ class ConvFusionTwoStream(nn.Module):
         vol = vol.view(b, k, *vol.shape[1:]).transpose(1, 2)  # (B, 2C, K, h, w)
         vol = self.relu(self.fusion_bn(self.fusion(vol)))
         vol = F.max_pool3d(vol, (min(k, 2), 3, 3), (2, 2, 2), (0, 1, 1), ceil_mode=True)
-        return self.fc(self.dropout(vol.mean((2, 3, 4))))
+        return vol.mean((2, 3, 4))
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(features))
 
 
 # --------------------------------------------------------------------------
@@ -200,65 +236,77 @@ def two_stream_i3d(num_classes: int = 400, *, arch: str = "i3d_r50", fusion: str
                      fusion=fusion, fusion_weights=fusion_weights)
 
 
-def _with(fn, **defaults):
-    def build(num_classes: int = 400, **kw):
-        return fn(num_classes, **{**defaults, **kw})
-
-    build.__doc__ = fn.__doc__
-    return build
-
-
 _R50 = dict(crop_size=224, test_crop_size=256, mean=IMAGENET_MEAN, std=IMAGENET_STD)
 _TINY = dict(crop_size=56, test_crop_size=56, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+_FLOW = dict(mean=(0.0, 0.0), std=(1.0, 1.0))
 _TINY_2D = dict(backbone="resnet10_tiny", partial_bn=False, dropout=0.2)
+_FUSED = dict(family="two_stream", sampling_rate=1, inputs="frame+flow")
 
-register(ModelSpec(
-    "two_stream_r50", _with(two_stream, backbone="resnet50"), family="two_stream", num_frames=10,
-    sampling_rate=1, **_R50,
-    description="two-stream ConvNet (ResNet-50 streams), late fusion by averaging; "
-                "input [rgb (B,3,K,H,W), flow (B,2,10K,H,W)]",
-))
-register(ModelSpec(
-    "two_stream_r50_spatial", _with(spatial_stream, backbone="resnet50"), family="two_stream", num_frames=1,
-    sampling_rate=1, **_R50, description="two-stream spatial stream: ResNet-50 on single RGB frames",
-))
-register(ModelSpec(
-    "two_stream_r50_temporal", _with(temporal_stream, backbone="resnet50"), family="two_stream", num_frames=10,
-    sampling_rate=1, crop_size=224, test_crop_size=256, mean=(0.0, 0.0), std=(1.0, 1.0),
-    description="two-stream temporal stream: ResNet-50 on 10 stacked flow fields (20 channels, pixels / 20)",
-))
-register(ModelSpec(
-    "two_stream_r18_conv", _with(two_stream_conv, backbone="resnet18"), family="two_stream", num_frames=10,
-    sampling_rate=1, **_R50,
-    description="two-stream ResNet-18 towers (512 channels, as VGG-16's conv5) fused after the last conv layer "
-                "(3x3x3 conv + 3D max pool); input [rgb (B,3,K,H,W), flow (B,2,10K,H,W)]",
-))
-register(ModelSpec(
-    "two_stream_i3d_r50", _with(two_stream_i3d, arch="i3d_r50"), family="two_stream_i3d", num_frames=8,
-    sampling_rate=8, crop_size=224, test_crop_size=256,
-    description="two-stream I3D ResNet-50: RGB I3D + flow I3D (2-channel stem), probabilities averaged; "
-                "input [rgb (B,3,T,H,W), flow (B,2,T,H,W)]",
-))
-register(ModelSpec(
-    "two_stream_r10_tiny", _with(two_stream, **_TINY_2D, new_length=5), family="two_stream", num_frames=5,
-    sampling_rate=1, **_TINY, description="two-stream on 2D ResNet-10 (width 16), 5 flow fields, late fusion",
-))
-register(ModelSpec(
-    "two_stream_r10_tiny_spatial", _with(spatial_stream, **_TINY_2D), family="two_stream", num_frames=1,
-    sampling_rate=1, **_TINY, description="spatial stream on 2D ResNet-10 (width 16): single RGB frames",
-))
-register(ModelSpec(
-    "two_stream_r10_tiny_temporal", _with(temporal_stream, **_TINY_2D, new_length=5), family="two_stream",
-    num_frames=5, sampling_rate=1, crop_size=56, test_crop_size=56, mean=(0.0, 0.0), std=(1.0, 1.0),
-    description="temporal stream on 2D ResNet-10 (width 16): 5 stacked flow fields",
-))
-register(ModelSpec(
-    "two_stream_r10_tiny_conv", _with(two_stream_conv, backbone="resnet10_tiny", new_length=5, dropout=0.2),
-    family="two_stream", num_frames=5, sampling_rate=1, **_TINY,
-    description="conv fusion of two 2D ResNet-10 towers (3x3x3 conv + 3D max pool), 5 flow fields",
-))
-register(ModelSpec(
-    "two_stream_i3d_r10_tiny", _with(two_stream_i3d, arch="i3d_r10_tiny"), family="two_stream_i3d",
-    num_frames=8, sampling_rate=4, **_TINY,
-    description="two-stream I3D on the demo's i3d_r10_tiny: RGB + 2-channel flow, probabilities averaged",
-))
+
+@register_model("two_stream_r50", **_FUSED, num_frames=10, **_R50,
+                description="two-stream ConvNet (ResNet-50 streams), late fusion by averaging; "
+                            "input [rgb (B,3,K,H,W), flow (B,2,10K,H,W)]")
+def two_stream_r50(num_classes: int = 400, **kw) -> TwoStream:
+    return two_stream(num_classes, **{"backbone": "resnet50", **kw})
+
+
+@register_model("two_stream_r50_spatial", family="two_stream", num_frames=1, sampling_rate=1, **_R50,
+                description="two-stream spatial stream: ResNet-50 on single RGB frames")
+def two_stream_r50_spatial(num_classes: int = 400, **kw) -> TSN:
+    return spatial_stream(num_classes, **{"backbone": "resnet50", **kw})
+
+
+@register_model("two_stream_r50_temporal", family="two_stream", num_frames=10, sampling_rate=1, crop_size=224,
+                test_crop_size=256, **_FLOW,
+                description="two-stream temporal stream: ResNet-50 on 10 stacked flow fields (20 channels, "
+                            "pixels / 20)")
+def two_stream_r50_temporal(num_classes: int = 400, **kw) -> TSN:
+    return temporal_stream(num_classes, **{"backbone": "resnet50", **kw})
+
+
+@register_model("two_stream_r18_conv", **_FUSED, num_frames=10, **_R50,
+                description="two-stream ResNet-18 towers (512 channels, as VGG-16's conv5) fused after the last "
+                            "conv layer (3x3x3 conv + 3D max pool); input [rgb (B,3,K,H,W), flow (B,2,10K,H,W)]")
+def two_stream_r18_conv(num_classes: int = 400, **kw) -> ConvFusionTwoStream:
+    return two_stream_conv(num_classes, **{"backbone": "resnet18", **kw})
+
+
+@register_model("two_stream_i3d_r50", family="two_stream_i3d", num_frames=8, sampling_rate=8, crop_size=224,
+                test_crop_size=256, inputs="rgb+flow",
+                description="two-stream I3D ResNet-50: RGB I3D + flow I3D (2-channel stem), probabilities "
+                            "averaged; input [rgb (B,3,T,H,W), flow (B,2,T,H,W)]")
+def two_stream_i3d_r50(num_classes: int = 400, **kw) -> TwoStream:
+    return two_stream_i3d(num_classes, **{"arch": "i3d_r50", **kw})
+
+
+@register_model("two_stream_r10_tiny", **_FUSED, num_frames=5, **_TINY,
+                description="two-stream on 2D ResNet-10 (width 16), 5 flow fields, late fusion")
+def two_stream_r10_tiny(num_classes: int = 400, **kw) -> TwoStream:
+    return two_stream(num_classes, **{**_TINY_2D, "new_length": 5, **kw})
+
+
+@register_model("two_stream_r10_tiny_spatial", family="two_stream", num_frames=1, sampling_rate=1, **_TINY,
+                description="spatial stream on 2D ResNet-10 (width 16): single RGB frames")
+def two_stream_r10_tiny_spatial(num_classes: int = 400, **kw) -> TSN:
+    return spatial_stream(num_classes, **{**_TINY_2D, **kw})
+
+
+@register_model("two_stream_r10_tiny_temporal", family="two_stream", num_frames=5, sampling_rate=1, crop_size=56,
+                test_crop_size=56, **_FLOW, description="temporal stream on 2D ResNet-10 (width 16): 5 stacked "
+                                                        "flow fields")
+def two_stream_r10_tiny_temporal(num_classes: int = 400, **kw) -> TSN:
+    return temporal_stream(num_classes, **{**_TINY_2D, "new_length": 5, **kw})
+
+
+@register_model("two_stream_r10_tiny_conv", **_FUSED, num_frames=5, **_TINY,
+                description="conv fusion of two 2D ResNet-10 towers (3x3x3 conv + 3D max pool), 5 flow fields")
+def two_stream_r10_tiny_conv(num_classes: int = 400, **kw) -> ConvFusionTwoStream:
+    return two_stream_conv(num_classes, **{"backbone": "resnet10_tiny", "new_length": 5, "dropout": 0.2, **kw})
+
+
+@register_model("two_stream_i3d_r10_tiny", family="two_stream_i3d", num_frames=8, sampling_rate=4, **_TINY,
+                inputs="rgb+flow",
+                description="two-stream I3D on the demo's i3d_r10_tiny: RGB + 2-channel flow, probabilities "
+                            "averaged")
+def two_stream_i3d_r10_tiny(num_classes: int = 400, **kw) -> TwoStream:
+    return two_stream_i3d(num_classes, **{"arch": "i3d_r10_tiny", **kw})

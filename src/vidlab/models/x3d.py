@@ -38,29 +38,20 @@ Differences from PySlowFast, on purpose:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from vidlab.models.registry import ModelSpec, register
-from vidlab.models.resnet3d import VideoStem, init_weights, single_pathway
-
-Norm = Callable[[int], nn.Module]
-Act = Callable[[], nn.Module]
+from vidlab.models.contract import VideoClassifier
+from vidlab.models.layers import Act, Norm, batch_norm3d, check_stage_options, relu, single_pathway
+from vidlab.models.registry import register_model
+from vidlab.models.resnet3d import VideoStem, init_weights
 
 STAGE_BLOCKS = (1, 2, 5, 3)  # X3D's base depths of res2..res5, before the depth factor
 
 
-def _bn(channels: int) -> nn.Module:
-    return nn.BatchNorm3d(channels, eps=1e-5, momentum=0.1)
-
-
-def _relu() -> nn.Module:
-    return nn.ReLU(inplace=True)
-
-
-def _swish() -> nn.Module:
+def swish() -> nn.Module:
     return nn.SiLU()
 
 
@@ -90,8 +81,8 @@ class X3DStem(nn.Module):
         in_channels: int,
         out_channels: int,
         temporal_kernel: int = 5,
-        norm: Norm = _bn,
-        activation: Act = _relu,
+        norm: Norm = batch_norm3d,
+        activation: Act = relu,
     ):
         super().__init__()
         self.conv_xy = nn.Conv3d(in_channels, out_channels, (1, 3, 3), (1, 2, 2), (0, 1, 1), bias=False)
@@ -134,9 +125,9 @@ class X3DTransform(nn.Module):
         *,
         se_ratio: float = 0.0625,
         channelwise: bool = True,
-        norm: Norm = _bn,
-        activation: Act = _relu,
-        inner_activation: Act = _swish,
+        norm: Norm = batch_norm3d,
+        activation: Act = relu,
+        inner_activation: Act = swish,
     ):
         super().__init__()
         self.a = nn.Conv3d(dim_in, dim_inner, 1, bias=False)
@@ -149,7 +140,7 @@ class X3DTransform(nn.Module):
         self.b_relu = inner_activation()
         self.c = nn.Conv3d(dim_inner, dim_out, 1, bias=False)
         self.c_bn = norm(dim_out)
-        self.c_bn.transform_final_bn = True
+        setattr(self.c_bn, "transform_final_bn", True)  # read by init_weights (a plain attribute, not a Module)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.a_relu(self.a_bn(self.a(x)))
@@ -164,12 +155,12 @@ class X3DBlock(nn.Module):
 
     def __init__(self, dim_in: int, dim_out: int, dim_inner: int, temporal_kernel: int, stride: int, **options):
         super().__init__()
-        norm = options.get("norm", _bn)
+        norm = options.get("norm", batch_norm3d)
         if dim_in != dim_out or stride != 1:
             self.branch1 = nn.Conv3d(dim_in, dim_out, 1, (1, stride, stride), bias=False)
             self.branch1_bn = norm(dim_out)
         self.branch2 = X3DTransform(dim_in, dim_out, dim_inner, temporal_kernel, stride, **options)
-        self.relu = options.get("activation", _relu)()
+        self.relu = options.get("activation", relu)()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = self.branch1_bn(self.branch1(x)) if hasattr(self, "branch1") else x
@@ -199,7 +190,7 @@ class X3DHead(nn.Module):
     -> dropout -> ``projection`` (logits)."""
 
     def __init__(self, dim_in: int, dim_inner: int, dim_out: int, num_classes: int, *, dropout: float = 0.5,
-                 bn_lin5: bool = False, norm: Norm = _bn):
+                 bn_lin5: bool = False, norm: Norm = batch_norm3d):
         super().__init__()
         self.conv_5 = nn.Conv3d(dim_in, dim_inner, 1, bias=False)
         self.conv_5_bn = norm(dim_inner)
@@ -211,13 +202,19 @@ class X3DHead(nn.Module):
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.projection = nn.Linear(dim_out, num_classes, bias=True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """conv_5 -> pool -> lin_5: the ``(B, dim_c5)`` vector the projection classifies."""
         x = self.avg_pool(self.conv_5_relu(self.conv_5_bn(self.conv_5(x))))
-        x = self.lin_5_relu(self.lin_5_bn(self.lin_5(x)))
-        return self.projection(self.dropout(x.flatten(1)))
+        return self.lin_5_relu(self.lin_5_bn(self.lin_5(x))).flatten(1)
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        return self.projection(self.dropout(features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.features(x))
 
 
-class X3D(nn.Module):
+class X3D(VideoClassifier, nn.Module):
     """X3D network (PySlowFast ``X3D`` with ``MODEL.ARCH: x3d``).
 
     Args:
@@ -264,11 +261,12 @@ class X3D(nn.Module):
         dropout: float = 0.5,
         bn_lin5: bool = False,
         zero_init_final_bn: bool = True,
-        norm: Norm = _bn,
-        activation: Act = _relu,
-        inner_activation: Act = _swish,
+        norm: Norm = batch_norm3d,
+        activation: Act = relu,
+        inner_activation: Act = swish,
     ):
         super().__init__()
+        check_stage_options(len(STAGE_BLOCKS), spatial_strides=spatial_strides)
         dim_stem = round_width(dim_c1, width_factor)
         self.s1 = VideoStem(X3DStem(in_channels, dim_stem, stem_temporal_kernel, norm=norm, activation=activation))
         base = round_width(dim_c1, 2.0) if scale_res2 else dim_c1
@@ -282,54 +280,55 @@ class X3D(nn.Module):
             self.add_module(f"s{i + 2}", stage)
             dim_in = dim_out
             base = round_width(base, 2.0)
-        self.feature_dim = dim_in
+        self.map_dim = dim_in  # channels of forward_maps
+        self.feature_dim = dim_c5
         self.head = X3DHead(dim_in, dim_inner, dim_c5, num_classes, dropout=dropout, bn_lin5=bn_lin5, norm=norm)
         init_weights(self, zero_init_final_bn=zero_init_final_bn)
 
-    def forward_features(self, x: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+    def forward_maps(self, x: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
         """The res5 feature map ``(B, 192 * width / 2, T, ceil(H/32), ceil(W/32))``."""
-        x = single_pathway(x)
-        x = self.s1(x)
-        return self.s5(self.s4(self.s3(self.s2(x))))
+        y: torch.Tensor = self.s1(single_pathway(x))
+        for i in range(len(STAGE_BLOCKS)):
+            y = getattr(self, f"s{i + 2}")(y)
+        return y
 
-    def forward(self, x: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
-        return self.head(self.forward_features(x))
+    def forward_features(self, x: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+        """The head's pooled ``lin_5`` vector ``(B, dim_c5)`` (2048 in the zoo)."""
+        return self.head.features(self.forward_maps(x))
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head.classify(features)
 
 
+# Registry entries: clip and crops from PySlowFast configs/Kinetics/X3D_*.yaml
+# (DATA.NUM_FRAMES, SAMPLING_RATE, TRAIN_CROP_SIZE, TEST_CROP_SIZE for the
+# 3-crop test); Kinetics mean/std 0.45/0.225.
+
+def _spec(label: str, frames: int, rate: int, crop: int, test_crop: int) -> dict:
+    return dict(family="x3d", num_frames=frames, sampling_rate=rate, crop_size=crop, test_crop_size=test_crop,
+                description=f"{label} (PySlowFast X3D_{label[4:]}, {frames}x{rate}, "
+                            f"{crop} px train / {test_crop} px 3-crop test)")
+
+
+@register_model("x3d_xs", **_spec("X3D-XS", 4, 12, 160, 182))
 def x3d_xs(num_classes: int = 400, **kw) -> X3D:
     """X3D-XS: depth factor 2.2 (trained on 4 frames x 160 px)."""
     return X3D(num_classes, **{"depth_factor": 2.2, **kw})
 
 
+@register_model("x3d_s", **_spec("X3D-S", 13, 6, 160, 182))
 def x3d_s(num_classes: int = 400, **kw) -> X3D:
     """X3D-S: the XS network, trained on 13 frames x 160 px."""
     return X3D(num_classes, **{"depth_factor": 2.2, **kw})
 
 
+@register_model("x3d_m", **_spec("X3D-M", 16, 5, 224, 256))
 def x3d_m(num_classes: int = 400, **kw) -> X3D:
     """X3D-M: the XS network, trained on 16 frames x 224 px."""
     return X3D(num_classes, **{"depth_factor": 2.2, **kw})
 
 
+@register_model("x3d_l", **_spec("X3D-L", 16, 5, 312, 356))
 def x3d_l(num_classes: int = 400, **kw) -> X3D:
     """X3D-L: depth factor 5.0 (5/10/25/15 blocks), trained on 16 frames x 312 px."""
     return X3D(num_classes, **{"depth_factor": 5.0, **kw})
-
-
-# ----------------------------------------------------------------------------
-# Registry entries: clip and crops from PySlowFast configs/Kinetics/X3D_*.yaml
-# (DATA.NUM_FRAMES, SAMPLING_RATE, TRAIN_CROP_SIZE, TEST_CROP_SIZE for the
-# 3-crop test); Kinetics mean/std 0.45/0.225.
-
-def _register(name: str, builder, frames: int, rate: int, crop: int, test_crop: int, label: str) -> None:
-    register(ModelSpec(
-        name, builder, family="x3d", num_frames=frames, sampling_rate=rate, crop_size=crop, test_crop_size=test_crop,
-        description=f"{label} (PySlowFast X3D_{label[4:]}, {frames}x{rate}, "
-                    f"{crop} px train / {test_crop} px 3-crop test)",
-    ))
-
-
-_register("x3d_xs", x3d_xs, 4, 12, 160, 182, "X3D-XS")
-_register("x3d_s", x3d_s, 13, 6, 160, 182, "X3D-S")
-_register("x3d_m", x3d_m, 16, 5, 224, 256, "X3D-M")
-_register("x3d_l", x3d_l, 16, 5, 312, 356, "X3D-L")
