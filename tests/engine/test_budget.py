@@ -132,3 +132,14 @@ def test_a_burst_of_slow_steps_does_not_pass_for_the_pace(tiny_synth, tmp_path):
     t._step_seconds = [3.0] * 10  # the machine stays slow: the next measure cuts
     assert not t._fit_budget(1, 45.7, 33.0)
     assert t.cfg.solver.epochs == 2 + int((100.0 - 45.7) // 33.0)
+
+
+def test_budget_rules_shared_by_the_training_loops():
+    from vidlab.engine.budget import epoch_pace, epochs_that_fit
+
+    assert epoch_pace(12.0, [], 10) == 12.0  # nothing measured: the epoch's own time
+    assert epoch_pace(12.7, [3.0, 3.0, 3.0] + [0.1] * 7, 10) == pytest.approx(4.0)
+    assert epochs_that_fit(1, 20, 87.3, 4.0) == 20  # never lengthened
+    assert epochs_that_fit(1, 20, 40.0, 4.0) == 11
+    assert epochs_that_fit(3, 20, 0.5, 4.0) == 4  # at least one more epoch when some time is left
+    assert epochs_that_fit(3, 20, -5.0, 4.0) == 4

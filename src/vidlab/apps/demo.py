@@ -102,8 +102,10 @@ def run_demo(out: str | Path = "vidlab_demo", *, minutes: float = 5.0, seed: int
     results, histories, trainers = {}, {}, {}
     for role, arch in MODELS.items():
         remaining = budget - (time.time() - t0)
-        # leave room for the second model and the report
-        share = remaining * (0.42 if role == "baseline" else 0.8)
+        # the temporal model is the demo's point: the order-blind baseline stays near its ceiling
+        # (~0.3) after a few epochs, so it gets the smaller share and the temporal model most of
+        # what is left (room kept for testing and the report)
+        share = remaining * (0.3 if role == "baseline" else 0.85)
         cfg = demo_config(arch, data_dir, out / "runs" / role, epochs=epochs, time_budget=share, progress=progress, seed=seed,
                           clip=clip)
         log(f"training the {role} model ({arch})")

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vidlab.engine.budget import epoch_pace, epochs_that_fit
 from vidlab.errors import VidlabError
 
 
@@ -79,7 +80,6 @@ def train_detector(data_root: str | os.PathLike, out: str | os.PathLike, *, arch
 
     from vidlab import models
     from vidlab.data.datasets.ava import collate_detection
-    from vidlab.models import lfb as _lfb  # noqa: F401  (registers the tiny detector)
 
     start = time.perf_counter()
     torch.manual_seed(seed)
@@ -105,7 +105,9 @@ def train_detector(data_root: str | os.PathLike, out: str | os.PathLike, *, arch
         model.train()
         total, count = 0.0, 0
         bar = tqdm(total=steps, desc=f"train {epoch + 1}/{planned}", unit="batch", leave=False, disable=not progress)
+        step_seconds = []
         for it, idx in enumerate(_batches(n, batch_size, rng)):
+            t_step = time.perf_counter()
             for g in opt.param_groups:
                 g["lr"] = _lr(lr, epoch + it / steps, planned)
             batch = collate_detection([ds[int(i)] for i in idx])
@@ -115,6 +117,7 @@ def train_detector(data_root: str | os.PathLike, out: str | os.PathLike, *, arch
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
+            step_seconds.append(time.perf_counter() - t_step)
             total += float(loss.detach()) * len(idx)
             count += len(idx)
             bar.update()
@@ -125,12 +128,14 @@ def train_detector(data_root: str | os.PathLike, out: str | os.PathLike, *, arch
                         "cpu_seconds": time.process_time() - c0})
         log(f"epoch {epoch + 1}/{planned}  loss {total / max(count, 1):.4f}  {dt:.1f} s")
         epoch += 1
-        # fit the schedule into the budget, re-planned every epoch (the load varies); the first epoch also
-        # decodes every video into the cache, so the estimate starts with the second
-        if minutes is not None and epoch >= 2:
+        # fit the schedule into the budget, re-planned every epoch at the measured pace (the load
+        # varies; see vidlab.engine.budget); the first epoch also decodes every video into the cache,
+        # so the estimate starts with the second
+        if minutes is not None and epoch >= 2 and epoch < planned:
             budget = minutes * 60 * 0.92 - (time.perf_counter() - start)
-            per_epoch = float(np.mean([h["seconds"] for h in history[1:]]))
-            fit = max(epoch, epoch + int(budget // max(per_epoch, 1e-6)))
+            fit = epochs_that_fit(epoch, planned, budget, epoch_pace(dt, step_seconds, steps))
+            if budget <= 0:
+                fit = epoch  # spent: stop here
             if fit < planned:
                 log(f"time budget: {planned} -> {fit} epochs")
                 planned = fit
@@ -158,7 +163,7 @@ def predict(model: nn.Module, ds, *, batch_size: int = 8, progress: bool = True,
         batch = collate_detection([ds[int(i)] for i in idx])
         if features:
             feats = roi_features(model, batch["clip"], batch["boxes"])
-            scores = model.head.projection(feats).sigmoid()
+            scores = model.forward_head(feats).sigmoid()
         else:
             scores = model(batch["clip"], batch["boxes"]).sigmoid()
         k = 0
@@ -189,7 +194,7 @@ def evaluate_detector(checkpoint_or_model, data_root: str | os.PathLike, out: st
     """Frame mAP@0.5 of a detector on ``split`` (ground-truth boxes unless ``proposals``)."""
     from vidlab import models
     from vidlab.evaluation.ava import evaluate_files
-    from vidlab.models import lfb as _lfb  # noqa: F401
+
 
     model = models.load(checkpoint_or_model) if isinstance(checkpoint_or_model, (str, os.PathLike)) \
         else checkpoint_or_model

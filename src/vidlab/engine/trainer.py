@@ -22,7 +22,6 @@ import copy
 import math
 import os
 import random
-import statistics
 import sys
 import time
 from contextlib import nullcontext
@@ -39,15 +38,17 @@ from vidlab import models
 from vidlab.data.datasets import make_dataset
 from vidlab.data.datasets.protocol import TrainDataset
 from vidlab.data.datasets.registry import SnippetOptions, dataset_classes
+from vidlab.data.datasets.registry import has_split as format_has_split
 from vidlab.engine import distributed as dist
 from vidlab.engine.bn import precise_bn, set_bn_group
-from vidlab.engine.conv_pad import pad_time_explicitly
+from vidlab.engine.budget import epoch_pace, epochs_that_fit
 from vidlab.engine.config import Config, ConfigError, DataCfg, dump_config
-from vidlab.errors import DataError
+from vidlab.engine.conv_pad import pad_time_explicitly
 from vidlab.engine.multigrid import MultigridPlan
 from vidlab.engine.resume import ResumeStore
 from vidlab.engine.sampler import GlobalBatchSampler, ShardSampler
 from vidlab.engine.schedules import lr_at_epoch
+from vidlab.errors import DataError
 from vidlab.evaluation.metrics import aggregate_views, classification_report
 
 
@@ -201,7 +202,9 @@ class Trainer:
         seed_everything(cfg.train.seed, cfg.train.deterministic)
         self.amp_dtype = resolve_amp(cfg.train.amp, self.device)
         self.spec = models.get_spec(cfg.model.arch)
-        classes = None if cfg.data.labels else dataset_classes(cfg.data)  # benchmark formats name their classes
+        d = cfg.data
+        # benchmark formats name their classes (the annotations, or a split's file in their place)
+        classes = None if d.labels else dataset_classes(d.format, d.annotations or d.train or d.val or d.test, d.split)
         self.labels = classes if classes is not None else read_labels(cfg.data.labels, cfg.model.num_classes)
         self.num_classes = cfg.model.num_classes or len(self.labels)
         if len(self.labels) != self.num_classes:
@@ -285,10 +288,8 @@ class Trainer:
             return True
         if d.format == "video_list" or not d.annotations:
             return False
-        from vidlab.data.datasets.registry import _index_for
-
         try:
-            return bool(_index_for(d, split).splits.get(split))
+            return format_has_split(d.format, d.annotations or getattr(d, split), split, d.split)
         except DataError as e:
             raise ConfigError(str(e)) from None
 
@@ -533,25 +534,17 @@ class Trainer:
         if elapsed >= budget:
             self.log(f"time budget of {budget:.0f}s spent after epoch {epoch + 1}; stopping")
             return True
-        fits = epoch + 1 + int((budget - elapsed) // per_epoch)
+        fits = epochs_that_fit(epoch + 1, cfg.solver.epochs, budget - elapsed, per_epoch)
         if fits < cfg.solver.epochs and self.multigrid is None:
             self.log(f"time budget of {budget:.0f}s: {per_epoch:.1f}s per epoch, shortening the schedule "
-                     f"from {cfg.solver.epochs} to {max(fits, epoch + 2)} epochs")
-            self._shorten_schedule(epoch + 1, max(fits, epoch + 2))
+                     f"from {cfg.solver.epochs} to {fits} epochs")
+            self._shorten_schedule(epoch + 1, fits)
         return False
 
     def _epoch_pace(self, last_epoch: float) -> float:
-        """Seconds the next epoch should take (``last_epoch``: the last one's, evaluation and
-        checkpoints included): the last epoch's time outside optimizer steps
-        (evaluation, checkpoints) plus its median step time for every step. A burst of slow steps
-        (another process on the cores, first-call kernel setup) then does not pass for the pace of
-        the whole run and cut the schedule to a few epochs; if the machine stays slow, the next
-        epoch's measure cuts further."""
-        steps = self._step_seconds
-        if not steps:
-            return last_epoch
-        outside = max(last_epoch - sum(steps), 0.0)
-        return outside + statistics.median(steps) * max(self._steps_per_epoch, len(steps))
+        """Seconds the next epoch should take (:func:`vidlab.engine.budget.epoch_pace`;
+        ``last_epoch``: the last one's, evaluation and checkpoints included)."""
+        return epoch_pace(last_epoch, self._step_seconds, self._steps_per_epoch)
 
     def _shorten_schedule(self, done: int, epochs: int) -> None:
         """``solver.epochs = epochs`` after ``done`` epochs, without raising the learning rate:

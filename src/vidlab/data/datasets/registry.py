@@ -122,7 +122,7 @@ class DatasetIndex:
             kept = []
             for r in recs:
                 labels = r.label if isinstance(r.label, tuple) else (r.label,)
-                new = tuple(remap[l] for l in labels if l in remap)
+                new = tuple(remap[c] for c in labels if c in remap)
                 if not new:
                     continue
                 label = new if isinstance(r.label, tuple) else new[0]
@@ -428,35 +428,31 @@ def build_dataset(index: DatasetIndex, split: str, *, root: str | os.PathLike | 
 
 
 # ----------------------------------------------------------------------------------
-# what the engine calls (Trainer.dataset)
-def _index_for(data_cfg, split: str) -> DatasetIndex:
-    fmt = getattr(data_cfg, "format", "video_list") or "video_list"
-    ann = getattr(data_cfg, "annotations", None) or getattr(data_cfg, split, None)
-    if not ann:
-        raise DataError(f"data.{split} is not set (for --format {fmt}: the annotation file or folder)")
-    return _cached_index(fmt, str(ann), int(getattr(data_cfg, "split", 1) or 1))
-
-
+# what the engine calls (Trainer.dataset), with plain arguments
 _INDEX_CACHE: dict = {}
 
 
-def _cached_index(fmt: str, ann: str, split: int) -> DatasetIndex:
-    key = (get_format(fmt).name, os.path.abspath(ann), split)
+def cached_index(format: str, annotations: str | os.PathLike, fold: int = 1) -> DatasetIndex:
+    """:func:`load_index`, keeping the last index read (the trainer asks for each split in turn)."""
+    key = (get_format(format).name, os.path.abspath(annotations), int(fold or 1))
     if key not in _INDEX_CACHE:
         _INDEX_CACHE.clear()  # one dataset at a time is plenty
-        _INDEX_CACHE[key] = load_index(fmt, ann, split=split)
+        _INDEX_CACHE[key] = load_index(format, str(annotations), split=int(fold or 1))
     return _INDEX_CACHE[key]
 
 
-def dataset_classes(data_cfg) -> list[str] | None:
+def has_split(format: str, annotations: str | os.PathLike | None, split: str, fold: int = 1) -> bool:
+    """Whether a benchmark format's annotations hold ``split`` (video lists: never; they name their lists)."""
+    if get_format(format).name == "video_list" or not annotations:
+        return False
+    return bool(cached_index(format, annotations, fold).splits.get(split))
+
+
+def dataset_classes(format: str, annotations: str | os.PathLike | None, fold: int = 1) -> list[str] | None:
     """Class names of a benchmark format's annotations (None for video lists: they come from data.labels)."""
-    fmt = getattr(data_cfg, "format", "video_list") or "video_list"
-    if get_format(fmt).name == "video_list":
+    if get_format(format).name == "video_list" or not annotations:
         return None
-    for split in ("train", "val", "test"):
-        if getattr(data_cfg, "annotations", None) or getattr(data_cfg, split, None):
-            return list(_index_for(data_cfg, split).classes)
-    return None
+    return list(cached_index(format, annotations, fold).classes)
 
 
 @dataclass(frozen=True)
@@ -523,7 +519,7 @@ def make_dataset(split: str, *, num_classes: int, num_frames: int, sampling_rate
         if not list_file:
             raise DataError(f"data.{split} is not set")
         records = read_video_list(list_file, root)
-        bad = [r for r in records if any(l < 0 or l >= num_classes for l in _labels(r))]
+        bad = [r for r in records if any(c < 0 or c >= num_classes for c in _labels(r))]
         if bad:
             raise DataError(f"{list_file}: label {bad[0].label} of {bad[0].path} outside [0, {num_classes})")
         multi = any(isinstance(r.label, tuple) for r in records)
@@ -533,7 +529,7 @@ def make_dataset(split: str, *, num_classes: int, num_frames: int, sampling_rate
         ann = annotations or list_file
         if not ann:
             raise DataError(f"data.{split} is not set (for --format {format}: the annotation file or folder)")
-        index = _cached_index(format, str(ann), int(fold or 1))
+        index = cached_index(format, str(ann), int(fold or 1))
         if index.num_classes != num_classes:
             raise DataError(f"{format}: the annotations have {index.num_classes} classes, the model {num_classes}")
         ds = build_dataset(index, split, root=root, robust=False, **kwargs)
@@ -620,7 +616,7 @@ def load_video_list(path: Path, split: int = 1) -> DatasetIndex:
     multi = any(isinstance(r.label, tuple) for recs in splits.values() for r in recs)
     labels_file = next((folder / n for n in ("classes.txt", "labels.txt", "label_map.txt", "classInd.txt")
                         if (folder / n).is_file()), None)
-    top = max((l for recs in splits.values() for r in recs for l in _labels(r)), default=-1)
+    top = max((c for recs in splits.values() for r in recs for c in _labels(r)), default=-1)
     if labels_file is not None:
         classes = read_labels_file(labels_file)
         if top >= len(classes):
