@@ -6,8 +6,11 @@ STAMP  := $(VENV)/.installed
 # torch/torchvision pins (the wheels this project is tested with)
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?=
+# what `make lint` checks: ruff on all Python code, mypy on the typed packages (config: pyproject.toml)
+RUFF_PATHS := src tests benchmarks
+MYPY_PATHS := src/vidlab/io src/vidlab/convert src/vidlab/evaluation src/vidlab/models
 
-.PHONY: setup demo test test-all test-slow bench clean
+.PHONY: setup demo lint test test-all test-slow bench clean
 
 setup: $(STAMP)
 
@@ -21,6 +24,13 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	$(BIN)/vidlab demo --out vidlab_demo
+
+# both run even when the first fails; the target fails if either does
+lint: setup
+	@rc=0; \
+	echo "ruff check $(RUFF_PATHS)"; $(BIN)/ruff check $(RUFF_PATHS) || rc=1; \
+	echo "mypy $(MYPY_PATHS)"; $(BIN)/mypy $(MYPY_PATHS) || rc=1; \
+	exit $$rc
 
 test: setup
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
@@ -36,4 +46,4 @@ bench: setup
 	$(BIN)/python benchmarks/bench_decode.py
 
 clean:
-	rm -rf vidlab_demo .pytest_cache build dist src/*.egg-info
+	rm -rf vidlab_demo .pytest_cache .ruff_cache .mypy_cache build dist src/*.egg-info

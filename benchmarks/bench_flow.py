@@ -73,7 +73,8 @@ def jpg_roundtrip(flows: np.ndarray, bound: float = 20.0) -> np.ndarray:
 
 def run(method: str, estimator, size: int, frames: int, seeds: int) -> dict:
     from vidlab.data.synthetic import generate_clip
-    from vidlab.flow.metrics import TRANSLATION_CLASSES, epe_map
+    from vidlab.evaluation.flow import TRANSLATION_CLASSES
+    from vidlab.flow.metrics import epe_map
 
     rows = {"all": [], "object": [], "background": [], "jpg": []}
     seconds, fields = 0.0, 0

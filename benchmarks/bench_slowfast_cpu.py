@@ -85,7 +85,9 @@ def main() -> None:
     from vidlab.convert.registry import get_mapper
     from vidlab.models.checkpoint import load_into
 
-    log = lambda m: print(m, file=sys.stderr, flush=True)
+    def log(m: str) -> None:
+        print(m, file=sys.stderr, flush=True)
+
     ptv = hub.slowfast_r50(pretrained=False).eval()
     randomise_(ptv)
     vid = models.build(ARCH).eval()

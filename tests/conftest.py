@@ -6,16 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests_paths import FIXTURES, REAL, SHARED  # noqa: F401  (tests/ is on sys.path, see pyproject)
+
+# tests/ is on sys.path (see pyproject); need_shared skips, or fails under VIDLAB_REQUIRE_SHARED=1
+from tests_paths import FIXTURES, REAL, SHARED, need_shared  # noqa: F401
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
-
-
-def need_shared(path: Path) -> Path:
-    """Skip (with the reason) when the shared reference data is not mounted."""
-    if not path.exists():
-        pytest.skip(f"reference data not available: {path} (the ../shared folder beside the repo)")
-    return path
 
 
 @pytest.fixture(scope="session")

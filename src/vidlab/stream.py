@@ -79,7 +79,7 @@ class OnlineRecognizer:
 
     def __init__(self, model: nn.Module, fps: float, *, stride: float | None = None, smooth: int = 3,
                  topk: int = 3, labels: list[str] | None = None, device: torch.device | str = "cpu"):
-        from vidlab.data.sampling import linspace_indices
+        from vidlab.data.sampling import clip_size, linspace_indices
 
         if smooth < 1:
             raise VidlabError(f"smooth must be at least 1, got {smooth}")
@@ -92,8 +92,7 @@ class OnlineRecognizer:
         n = int(meta.get("num_classes") or 0)
         self.labels = labels or meta.get("labels") or [str(i) for i in range(max(n, 1))]
         self.fps = float(fps)
-        ratio = (self.fps / pre.target_fps) if pre.target_fps else 1.0
-        self.span = pre.num_frames * pre.sampling_rate * ratio  # in source frames
+        self.span = clip_size(pre.num_frames, pre.sampling_rate, self.fps, pre.target_fps)  # source frames, >= 1
         self.stride = float(stride) * self.fps if stride else self.span / 4
         if self.stride <= 0:
             raise VidlabError(f"stride must be positive, got {stride}")
@@ -233,12 +232,12 @@ class PyAVSource(FrameSource):
         import av
 
         from vidlab.io import VideoDecodeError
-        from vidlab.io.video import _to_rgb
+        from vidlab.io.video import frame_to_rgb
 
         i = 0
         try:
             for frame in self._container.decode(self._stream):
-                yield i, (lambda f=frame: _to_rgb(f))
+                yield i, (lambda f=frame: frame_to_rgb(f))
                 i += 1
         except av.FFmpegError as e:
             if i == 0:
@@ -312,6 +311,11 @@ def open_source(source: str | int) -> FrameSource:
 
 
 # ----------------------------------------------------------------------------------
+def _returning(value):
+    """A function of no arguments that returns ``value`` (a frame converted once)."""
+    return lambda: value
+
+
 def run_stream(
     model: nn.Module,
     source: str | int | FrameSource,
@@ -351,8 +355,7 @@ def run_stream(
                     time.sleep(delay)
             arrived = time.perf_counter()
             if writer is not None:
-                rgb = get_rgb()
-                get_rgb = (lambda r=rgb: r)
+                get_rgb = _returning(get_rgb())  # convert once: the recognizer and the writer share it
             for u in rec.push(index, get_rgb, arrived):
                 latencies.append(u.latency_ms)
                 last = u

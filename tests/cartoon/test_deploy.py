@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 import torch
-from helpers import run_cli
 from PIL import Image
 
+from helpers import run_cli
 from vidlab.cartoon import deploy
 from vidlab.cartoon.export import psnr
 from vidlab.cartoon.generator import preprocess

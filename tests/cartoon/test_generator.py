@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests_paths import need_shared
 from vidlab.cartoon.generator import (
     NUM_PARAMS,
     CartoonGenerator,
@@ -20,10 +21,7 @@ from vidlab.cartoon.generator import (
 
 @pytest.fixture(scope="module")
 def fixture_dir(fixtures_dir):
-    d = fixtures_dir / "cartoongan"
-    if not d.exists():
-        pytest.skip(f"reference data not available: {d}")
-    return d
+    return need_shared(fixtures_dir / "cartoongan")
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import randomise_
 
+from helpers import randomise_
 from vidlab import models
 from vidlab.compress import (
     benchmark,

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import run_cli
 from vidlab import models
 from vidlab.detect.boxes import link_tracks, read_boxes
-from helpers import run_cli
-
 
 run = run_cli
 
@@ -72,13 +71,17 @@ def test_detect_on_basketball_with_the_tube(real_dir, checkpoint, tmp_path, caps
     t = doc["tubes"][0]
     assert (t["sf"], t["ef"]) == (8, 52) and t["boxes"] == ref["boxes"]  # x, y, w, h on frames [sf, ef)
     assert [k["frame"] for k in t["keyframes"]] == [30]  # the one whole second inside frames 8..51
-    assert t["label_name"] in ("run", "jump", "wave") and 0 < t["score"] < 1
+    # one keyframe: the tube's label and score are that keyframe's best class (sigmoid scores, in label order)
+    kf = t["keyframes"][0]["scores"]
+    assert len(kf) == 3 and all(0 < s < 1 for s in kf)
+    assert t["label_name"] == ["run", "jump", "wave"][kf.index(max(kf))] and t["score"] == pytest.approx(max(kf), abs=1e-6)
     saved = json.loads((tmp_path / "out" / "tubes.json").read_text())
     assert saved["tubes"][0]["boxes"] == ref["boxes"]
     rows = (tmp_path / "out" / "detections.csv").read_text().splitlines()
     x, y, w, h = ref["boxes"][30 - 8]
     box = f"{x / 320:.4f},{y / 240:.4f},{(x + w) / 320:.4f},{(y + h) / 240:.4f}"
     assert [r.rsplit(",", 1)[0] for r in rows] == [f"v_Basketball_g01_c01,0001,{box},{c}" for c in (1, 2, 3)]
+    assert [float(r.rsplit(",", 1)[1]) for r in rows] == pytest.approx(kf, abs=1e-6)  # the keyframe's scores
     from vidlab.io import probe_video
 
     assert probe_video(tmp_path / "out" / "annotated.mp4").num_frames == 141

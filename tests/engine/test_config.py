@@ -4,8 +4,17 @@ import typing
 import pytest
 import yaml
 
-from vidlab.engine.config import (Config, ConfigError, ModelCfg, SolverCfg, dump_config, from_dict, load_config,
-                                  schema, validate)
+from vidlab.engine.config import (
+    Config,
+    ConfigError,
+    ModelCfg,
+    SolverCfg,
+    dump_config,
+    from_dict,
+    load_config,
+    schema,
+    validate,
+)
 from vidlab.engine.schedules import lr_at_epoch
 
 

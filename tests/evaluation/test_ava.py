@@ -9,13 +9,11 @@ import math
 import random
 
 import pytest
-from conftest import need_shared
-from helpers import run_cli
 
+from helpers import run_cli
+from tests_paths import FIXTURES, need_shared
 from vidlab.errors import DataError
 from vidlab.evaluation.ava import evaluate_files, read_labelmap
-
-from tests_paths import FIXTURES
 
 # the golden cases shipped in ../shared (case_c_edge is described in its README;
 # test_edge_cases rebuilds every behaviour it lists by hand)

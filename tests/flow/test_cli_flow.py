@@ -5,13 +5,10 @@ import json
 import numpy as np
 import pytest
 
+from helpers import run_cli
 from vidlab.data.datasets.video_list import read_video_list
 from vidlab.flow import end_point_error, storage
 from vidlab.io import VideoReader
-from helpers import run_cli
-
-pytest.importorskip("cv2")
-
 
 run = run_cli
 
@@ -76,7 +73,7 @@ def test_bad_inputs_are_one_line(videos, tmp_path, capsys):
     code, out, err = run(["flow", str(tmp_path / "missing.mp4"), videos[0], "-m", "farneback", "-o",
                           str(tmp_path / "o"), "--quiet"], capsys)
     assert code == 1
-    lines = [l for l in err.splitlines() if l.strip()]
+    lines = [ln for ln in err.splitlines() if ln.strip()]
     assert lines == [f"vidlab: error: {tmp_path / 'missing.mp4'}: file not found"]
     assert "15 flow fields" in out  # the good video was done
     for argv, msg in ((["-m", "brox"], "--method must be one of"), (["-m", "raft"], "RAFT needs weights"),

@@ -12,8 +12,6 @@ from vidlab.errors import DataError
 from vidlab.flow import storage
 from vidlab.flow.extract import extract_flows
 
-pytest.importorskip("cv2")
-
 
 @pytest.fixture(scope="module")
 def cache(tiny_synth, tmp_path_factory):

@@ -9,8 +9,6 @@ from vidlab.data.synthetic import generate_clip
 from vidlab.errors import VidlabError
 from vidlab.flow import FarnebackFlow, FlowMethodError, RaftFlow, TVL1Flow, end_point_error, get_estimator
 
-pytest.importorskip("cv2")
-
 
 def _shifted_pair(dx: int, dy: int, size: int = 48):
     """A smooth random texture and the same texture moved by (dx, dy) pixels."""

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from vidlab.flow import FarnebackFlow, end_point_error, epe_map, evaluate_on_synthetic
+from vidlab.evaluation.flow import evaluate_on_synthetic
+from vidlab.flow import FarnebackFlow, end_point_error, epe_map
 
 
 def test_epe_definition():

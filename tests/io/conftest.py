@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from fractions import Fraction
 from pathlib import Path
@@ -10,9 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("VIDLAB_SHARED", REPO.parent / "shared"))
-REAL = SHARED / "data" / "real"
+from tests_paths import REAL, need_shared, shared_available
 
 _ROW = re.compile(
     r"^\| `(?P<path>[^`]+\.(?:avi|mp4|mkv|gif|webm))` \| [\d,]+ B \| (?P<codec>\w+) (?P<w>\d+)x(?P<h>\d+), "
@@ -21,11 +18,9 @@ _ROW = re.compile(
 
 
 def real_path(rel: str) -> Path:
-    """A file under shared/data/real; skips the test (with the reason) when absent."""
-    p = REAL / rel
-    if not p.exists():
-        pytest.skip(f"reference data not available: {p} (the ../shared folder beside the repo)")
-    return p
+    """A file under shared/data/real; skips the test (with the reason) when absent
+    (fails it under ``VIDLAB_REQUIRE_SHARED=1``)."""
+    return need_shared(REAL / rel)
 
 
 def parse_manifest() -> dict[str, dict]:
@@ -51,9 +46,9 @@ def parse_manifest() -> dict[str, dict]:
 
 @pytest.fixture(scope="session")
 def manifest() -> dict[str, dict]:
+    need_shared(REAL / "MANIFEST.md")
     rows = parse_manifest()
-    if not rows:
-        pytest.skip(f"reference data not available: {REAL / 'MANIFEST.md'} (the ../shared folder beside the repo)")
+    assert rows, f"{REAL / 'MANIFEST.md'}: no video rows recognised (has its table format changed?)"
     return rows
 
 
@@ -120,4 +115,6 @@ def make_mp4():
 
 @pytest.fixture(scope="session")
 def have_real() -> bool:
-    return REAL.exists()
+    """Whether ../shared is there (the broken-input test adds a truncated real file then);
+    under ``VIDLAB_REQUIRE_SHARED=1`` its absence fails the test."""
+    return shared_available(REAL)

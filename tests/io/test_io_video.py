@@ -108,7 +108,7 @@ def test_get_frames_seeks_and_converts_only_requested(gop_mp4, monkeypatch):
     decoded = []
     converted = []
     real_iter = video_mod._PyAVDecoder._packets_to_frames
-    real_rgb = video_mod._to_rgb
+    real_rgb = video_mod.frame_to_rgb
 
     def counting_iter(self, container, skip=None):
         for f in real_iter(self, container, skip):
@@ -120,7 +120,7 @@ def test_get_frames_seeks_and_converts_only_requested(gop_mp4, monkeypatch):
         return real_rgb(frame)
 
     monkeypatch.setattr(video_mod._PyAVDecoder, "_packets_to_frames", counting_iter)
-    monkeypatch.setattr(video_mod, "_to_rgb", counting_rgb)
+    monkeypatch.setattr(video_mod, "frame_to_rgb", counting_rgb)
     with VideoReader(gop_mp4) as r:
         idx = [97, 99, 101, 99, 103]
         frames = r.get_frames(idx)

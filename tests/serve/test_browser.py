@@ -19,9 +19,6 @@ import pytest
 
 from vidlab.serve import ServeConfig, create_app
 
-pytest.importorskip("fastapi", reason="vidlab serve needs FastAPI and uvicorn (pip install -e '.[dev]')")
-pytest.importorskip("uvicorn", reason="vidlab serve needs FastAPI and uvicorn (pip install -e '.[dev]')")
-
 CLIP = "ucf101/videos/Basketball/v_Basketball_g01_c01.avi"  # 141 frames, 320x240, 29.97 fps
 PHOTO = "cartoongan_pairs/input/4--24.jpg"  # 800x600 RGB
 CHROMIUM_PATHS = ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser")

@@ -13,11 +13,9 @@ import time
 import urllib.request
 
 import pytest
+import uvicorn  # noqa: F401  (a dependency: `vidlab serve` below runs on it; missing fails, not skips)
 
 from vidlab.apps.cli import main
-
-pytest.importorskip("fastapi", reason="vidlab serve needs FastAPI and uvicorn (pip install -e '.[dev]')")
-pytest.importorskip("uvicorn", reason="vidlab serve needs FastAPI and uvicorn (pip install -e '.[dev]')")
 
 
 def free_port() -> int:
@@ -29,7 +27,6 @@ def free_port() -> int:
 
 
 def test_serve_starts_answers_and_stops(tiny_checkpoint, tmp_path):
-    pytest.importorskip("uvicorn")
     port = free_port()
     work = tmp_path / "work"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import run_cli
 from vidlab import models
 from vidlab.engine.inference import classify_video
 from vidlab.stream import OnlineRecognizer, PyAVSource, open_source, run_stream
-from helpers import run_cli
 
 RUNNING = "kth/running/person09_running_d1_uncomp.avi"  # 325 frames, 25 fps, 160x120
 

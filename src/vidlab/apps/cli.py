@@ -7,12 +7,13 @@ with exit status 2.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import List, Optional
 
 import typer
+
+from vidlab.apps.output import EXIT_BAD_INPUT, error, log, print_json
 
 app = typer.Typer(
     name="vidlab",
@@ -24,36 +25,6 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Datasets: generate the synthetic set, inspect annotation files.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-
-EXIT_BAD_INPUT = 2
-
-
-def _err(msg: str) -> None:
-    print(f"vidlab: error: {msg}", file=sys.stderr, flush=True)
-
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def _print_json(obj) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, default=_json_default) + "\n")
-    sys.stdout.flush()
-
-
-def _json_default(o):
-    import numpy as np
-    import torch
-
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, (np.ndarray, torch.Tensor)):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 # --------------------------------------------------------------------------
@@ -70,9 +41,9 @@ def demo(
     model, evaluate both and write a report, an annotated video and a checkpoint."""
     from vidlab.apps.demo import run_demo
 
-    res = run_demo(out, minutes=minutes, seed=seed, epochs=epochs, progress=not quiet, log=_log)
+    res = run_demo(out, minutes=minutes, seed=seed, epochs=epochs, progress=not quiet, log=log)
     if as_json:
-        _print_json(res)
+        print_json(res)
         return
     b, t = res["baseline"], res["temporal"]
     print(f"baseline  {b['arch']:<14} test top-1 {b['top1']:.3f}  (order-blind: chance within each time-reversed pair)")
@@ -130,7 +101,7 @@ def classify(
         except VidlabError as e:
             for b in bars:
                 b.close()
-            _err(str(e))
+            error(str(e))
             failed += 1
             results.append({"video": str(v), "error": str(e)})
             continue
@@ -141,7 +112,7 @@ def classify(
             tops = ", ".join(f"{t['label']} {t['score']:.3f}" for t in res["top"])
             print(f"{v}: {tops}  ({len(res['windows'])} windows, {res['duration']:.1f} s)")
     if as_json:
-        _print_json(results)
+        print_json(results)
     if failed:
         raise typer.Exit(1)
 
@@ -169,7 +140,7 @@ def train(
     if nproc > 1 and dist.env_info().world_size == 1:
         _spawn_torchrun(nproc, config, overrides or [], resume, as_json)
         return
-    trainer = Trainer(cfg, log=_log)
+    trainer = Trainer(cfg, log=log)
     try:
         history = trainer.fit(resume=resume)
         out = {"history": history, "checkpoint": str(trainer.ckpt_dir / "last.safetensors")}
@@ -177,14 +148,14 @@ def train(
             res = trainer.evaluate("test")
             out["test"] = {k: res[k] for k in ("top1", "top5", "mean_class_accuracy", "clip_top1", "num_videos")}
     except TrainingInterrupted as e:
-        _err(str(e))
+        error(str(e))
         dist.shutdown()
         raise typer.Exit(143) from None
     dist.shutdown()
     if not trainer.dist.is_main:
         return
     if as_json:
-        _print_json(out)
+        print_json(out)
     else:
         if "test" in out:
             t = out["test"]
@@ -201,7 +172,7 @@ def _spawn_torchrun(nproc: int, config: Path, overrides: list[str], resume: bool
         cmd.append("--resume")
     if as_json:
         cmd.append("--json")
-    _log("launching: " + " ".join(cmd[2:]))
+    log("launching: " + " ".join(cmd[2:]))
     code = subprocess.call(cmd)
     if code:
         raise typer.Exit(code)
@@ -223,7 +194,7 @@ def evaluate(
 
     res = run_eval(checkpoint, video_list, root=root, views=views, crops=crops, batch_size=batch_size, out=out)
     if as_json:
-        _print_json(res)
+        print_json(res)
     else:
         print(f"videos {res['num_videos']}  top-1 {res['top1']:.4f}  top-5 {res['top5']:.4f}  "
               f"mean class {res['mean_class_accuracy']:.4f}  clip top-1 {res['clip_top1']:.4f}")
@@ -242,7 +213,7 @@ def list_models_cmd(
 
     rows = model_table(flops=flops)
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     from rich.console import Console
     from rich.table import Table
@@ -281,7 +252,7 @@ def convert(
         names = read_label_map(labels)
     path, info = convert_checkpoint(source, arch, src, dst, labels=names)
     if as_json:
-        _print_json({"checkpoint": str(path), **info})
+        print_json({"checkpoint": str(path), **info})
     else:
         print(f"wrote {path} ({info['arch']}, {info['num_classes']} classes, from {source})")
 
@@ -328,7 +299,7 @@ def data_synth(
                                   test_per_class=test_per_class, size=size, num_frames=frames, fps=fps, seed=seed,
                                   motion=motion, progress=True)
     if as_json:
-        _print_json(res)
+        print_json(res)
     else:
         print(f"wrote the synthetic set to {out}")
 
@@ -368,13 +339,13 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="vidlab")
     except VidlabError as e:
-        _err(str(e))
+        error(str(e))
         sys.exit(EXIT_BAD_INPUT)
     except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
-        _err(f"{e.filename}: {e.strerror}" if getattr(e, "filename", None) else str(e))
+        error(f"{e.filename}: {e.strerror}" if getattr(e, "filename", None) else str(e))
         sys.exit(EXIT_BAD_INPUT)
     except KeyboardInterrupt:
-        _err("interrupted")
+        error("interrupted")
         sys.exit(130)
 
 

@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
         audio kept). A bad input prints one error line and the others are still processed (exit 2)."""
         from tqdm import tqdm
 
-        from vidlab.apps.cli import EXIT_BAD_INPUT, _err, _print_json
+        from vidlab.apps.output import EXIT_BAD_INPUT, error, print_json
         from vidlab.cartoon.api import get_generator, run_generator
         from vidlab.cartoon.imageio import (
             IMAGE_EXTENSIONS,
@@ -106,9 +106,9 @@ def register(app: typer.Typer) -> None:
                         finally:
                             bar.close()
                     if res.shape[:2] != (h, w):
-                        from vidlab.cartoon.api import _resize
+                        from vidlab.cartoon.api import resize_rgb
 
-                        res = _resize(res, (h, w))
+                        res = resize_rgb(res, (h, w))
                     write_image(dst, res, icc=icc)
                     rec.update(kind="image", output=str(dst), width=w, height=h)
                 else:
@@ -124,7 +124,7 @@ def register(app: typer.Typer) -> None:
                                                progress=bar.update)
                     rec.update(kind="video", output=str(dst), **res)
             except (VidlabError, ValueError) as e:
-                _err(str(e) if str(path) in str(e) else f"{path}: {e}")
+                error(str(e) if str(path) in str(e) else f"{path}: {e}")
                 failed += 1
                 rec["error"] = str(e)
             rec["seconds"] = round(time.perf_counter() - t0, 3)
@@ -132,7 +132,7 @@ def register(app: typer.Typer) -> None:
             if not as_json and "error" not in rec:
                 print(f"{rec['input']} -> {rec['output']}")
         if as_json:
-            _print_json(records)
+            print_json(records)
         if failed:
             raise typer.Exit(EXIT_BAD_INPUT)
 
@@ -154,7 +154,7 @@ def register_export(app: typer.Typer) -> None:
         A shortcut that finds the weights by style (or uses the fixture's); `vidlab export
         WEIGHTS.pth --format onnx|executorch|torchscript` does the same from a weights file.
         """
-        from vidlab.apps.cli import _print_json
+        from vidlab.apps.output import print_json
         from vidlab.cartoon.deploy import export_generator
         from vidlab.cartoon.generator import CartoonGenerator, fixture_state_dict
         from vidlab.cartoon.weights import load_generator
@@ -177,7 +177,7 @@ def register_export(app: typer.Typer) -> None:
             model = load_generator(style, weights)
         rec = export_generator(model, out, fmt, (h, w), int8=int8)
         if as_json:
-            _print_json(rec)
+            print_json(rec)
         else:
             print(f"wrote {out} ({rec['size_mb']:.1f} MB); vs eager: max abs {rec['max_abs_diff']:.2e}, "
                   f"PSNR {rec['psnr_vs_eager']:.1f} dB")

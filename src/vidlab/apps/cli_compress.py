@@ -20,9 +20,9 @@ def register(app: typer.Typer) -> None:
 def _example(meta: dict, batch: int = 1, input_thw: tuple | None = None):
     import torch
 
-    from vidlab.compress.data import _pre
+    from vidlab.compress.data import preprocessing_of
 
-    pre = _pre(meta)
+    pre = preprocessing_of(meta)
     t, h, w = input_thw or (pre.num_frames, pre.crop_size, pre.crop_size)
     return torch.randn(batch, 3, t, h, w, generator=torch.Generator().manual_seed(0))
 
@@ -65,7 +65,7 @@ def _cartoon_compress(checkpoint: Path, method: str, out: Path, calib: Path | No
     """`vidlab compress` for a CartoonGAN generator weights file."""
     import torch
 
-    from vidlab.apps.cli import _log, _print_json
+    from vidlab.apps.output import log, print_json
     from vidlab.cartoon.deploy import (
         calibration_images,
         is_int8_program,
@@ -100,7 +100,7 @@ def _cartoon_compress(checkpoint: Path, method: str, out: Path, calib: Path | No
         path = save_int8(program, images[0], out, {"method": method, "source": str(checkpoint),
                                                    "keep_fp32": list(KEEP_FP32), "calib_images": len(images),
                                                    "quantizer": "X86InductorQuantizer (static, per-channel)"})
-        _log(f"int8 program specialised to {hw[0]}x{hw[1]} inputs; {', '.join(KEEP_FP32)} kept fp32; "
+        log(f"int8 program specialised to {hw[0]}x{hw[1]} inputs; {', '.join(KEEP_FP32)} kept fp32; "
              f"PSNR vs fp32 on the first calibration photo {summary['psnr_vs_fp32_db']:.1f} dB")
     else:
         from vidlab.compress.ckpt import DTYPES
@@ -111,7 +111,7 @@ def _cartoon_compress(checkpoint: Path, method: str, out: Path, calib: Path | No
     summary.update(out=str(path), size_mb=path.stat().st_size / 2**20,
                    size_ratio=path.stat().st_size / checkpoint.stat().st_size)
     if as_json:
-        _print_json(summary)
+        print_json(summary)
     else:
         print(f"{method}: {path} ({summary['size_mb']:.2f} MB, {summary['size_ratio']:.2f}x the source)")
 
@@ -173,7 +173,7 @@ def compress(
 
     import torch
 
-    from vidlab.apps.cli import _log, _print_json
+    from vidlab.apps.output import log, print_json
     from vidlab.compress import ckpt
     from vidlab.compress.data import calibration_batches, finetune, resolve_videos
     from vidlab.errors import VidlabError
@@ -215,7 +215,7 @@ def compress(
         else:
             q, report = quantize_int8_dynamic(model)
         for msg in report.messages():
-            _log(msg)
+            log(msg)
         program = trace_program(q, (example,))
         path = ckpt.save_program(program, out, meta, {**src, "backend": "x86", **report.to_dict(),
                                                         "calib_clips": calib_clips if calib_records else None})
@@ -226,7 +226,7 @@ def compress(
         from vidlab.compress.prune import prune_channels
 
         pruned = prune_channels(model, (example,), sparsity)
-        _log(f"pruned {sparsity:.0%} of the channels: {pruned.pruning['params_before']:,} -> "
+        log(f"pruned {sparsity:.0%} of the channels: {pruned.pruning['params_before']:,} -> "
              f"{pruned.pruning['params_after']:,} parameters")
         if train_records:
             bar = _bar(1, "fine-tuning", quiet)
@@ -244,7 +244,7 @@ def compress(
     src_size = ckpt.weights_file(checkpoint, meta).stat().st_size
     summary.update(out=str(path), size_mb=path.stat().st_size / 2**20, size_ratio=path.stat().st_size / src_size)
     if as_json:
-        _print_json(summary)
+        print_json(summary)
     else:
         print(f"{method}: {path} ({summary['size_mb']:.2f} MB, {summary['size_ratio']:.2f}x the source)")
 
@@ -271,7 +271,7 @@ def export(
 
     import torch
 
-    from vidlab.apps.cli import _print_json
+    from vidlab.apps.output import print_json
     from vidlab.compress import ckpt
     from vidlab.compress.data import calibration_batches, resolve_videos
     from vidlab.compress.export import FORMATS, quantize_onnx_int8
@@ -298,7 +298,7 @@ def export(
         images = calibration_images(calib, hw, limit=calib_clips) if (int8 and calib) else None
         res = export_generator(load_generator(weights=checkpoint), out, fmt, hw, int8=int8, calibration=images)
         if as_json:
-            _print_json(res)
+            print_json(res)
         else:
             print(f"{fmt}: {res['path']} ({res['size_mb']:.2f} MB, max |exported - PyTorch| {res['max_abs_diff']:.2e}, "
                   f"PSNR {res['psnr_vs_eager']:.1f} dB)")
@@ -332,7 +332,7 @@ def export(
         res["int8_path"] = str(dst)
         res["int8_size_mb"] = dst.stat().st_size / 2**20
     if as_json:
-        _print_json(res)
+        print_json(res)
     else:
         diff = f", max |exported - PyTorch| {res['max_abs_diff']:.2e}" if res.get("max_abs_diff") is not None else ""
         print(f"{fmt}: {res['path']} ({res['size_mb']:.2f} MB{diff})")
@@ -364,7 +364,7 @@ def bench(
 
     import torch
 
-    from vidlab.apps.cli import _print_json
+    from vidlab.apps.output import print_json
     from vidlab.compress import ckpt
     from vidlab.compress.bench import benchmark
     from vidlab.compress.data import evaluate_top1, resolve_videos
@@ -413,7 +413,7 @@ def bench(
         del model, runner
         torch.set_num_threads(threads)
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     for r in rows:
         acc = f"  top-1 {r['top1']:.3f}" if "top1" in r else ""

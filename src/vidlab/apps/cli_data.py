@@ -57,7 +57,7 @@ def stats(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ):
     """Counts from the annotation files alone: classes, train/val/test, and format extras."""
-    from vidlab.apps.cli import _print_json
+    from vidlab.apps.output import print_json
     from vidlab.data.datasets.registry import locate, presence
 
     spec, index = _load(fmt, annotations, root, split)
@@ -78,7 +78,7 @@ def stats(
     elif missing is not None:
         raise DataError("--missing needs --root")
     if as_json:
-        _print_json(out)
+        print_json(out)
         return
     for k, v in out.items():
         if isinstance(v, list) and len(v) > 5:
@@ -103,7 +103,7 @@ def check(
 ):
     """Find missing, unreadable and too-short videos; write a report.
     Exit status 0: the set is usable; 1: it is not (too many bad videos)."""
-    from vidlab.apps.cli import _print_json
+    from vidlab.apps.output import print_json
     from vidlab.data.check import check_dataset
 
     spec, index = _load(fmt, annotations, root, split)
@@ -114,7 +114,7 @@ def check(
     path = rep.write(report or Path(f"vidlab-check-{spec.name}.json"))
     out = {**rep.to_dict(), "report": str(path)}
     if as_json:
-        _print_json(out)
+        print_json(out)
     else:
         print(f"{rep.videos} videos: {rep.ok} ok, {len(rep.missing)} missing, {len(rep.unreadable)} unreadable, "
               f"{len(rep.too_short)} too short ({100 * rep.bad_fraction:.1f}% bad, allowed "
@@ -146,7 +146,7 @@ def prepare(
 ):
     """Resize to a short side (no audio), trim segments, or extract rawframes; parallel,
     resumable, and a failed output never replaces a good one. Exit 1 if any video failed."""
-    from vidlab.apps.cli import _print_json
+    from vidlab.apps.output import print_json
     from vidlab.data.prepare import prepare_dataset
 
     spec, index = _load(fmt, annotations, root, split)
@@ -155,7 +155,7 @@ def prepare(
     res = prepare_dataset(index, root, out, splits=_splits(splits), short_side=short_side or None, trim=trim,
                           rawframes=rawframes, workers=workers, overwrite=overwrite, crf=crf)
     if as_json:
-        _print_json(res)
+        print_json(res)
     else:
         print(f"{res['done']} written, {res['skipped']} already there, {len(res['failed'])} failed, "
               f"{len(res['missing'])} missing sources -> {res['out']} ({res['seconds']:.0f} s)")
@@ -167,7 +167,7 @@ def prepare(
 
 def formats(as_json: bool = typer.Option(False, "--json", help="Print a JSON list.")):
     """Every dataset format: annotations it reads, the layout it expects, how to prepare it."""
-    from vidlab.apps.cli import _print_json
+    from vidlab.apps.output import print_json
     from vidlab.data.datasets.registry import get_format, list_formats
 
     rows = []
@@ -176,7 +176,7 @@ def formats(as_json: bool = typer.Option(False, "--json", help="Print a JSON lis
         rows.append({"format": s.name, "dataset": s.title, "annotations": s.annotations, "layout": s.layout,
                      "prepare": s.prepare, "splits": s.splits, "aliases": list(s.aliases)})
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     for r in rows:
         print(f"{r['format']:<12} {r['dataset']}\n{'':<12} annotations: {r['annotations']}\n{'':<12} layout: {r['layout']}")

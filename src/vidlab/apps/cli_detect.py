@@ -23,12 +23,12 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help='Print {"mAP": .., "per_class": {"<id>": ap or null}, "protocol": ..}.'),
     ):
         """Frame-level mAP@0.5 exactly as the chosen official AVA evaluator computes it."""
-        from vidlab.apps.cli import _print_json
+        from vidlab.apps.output import print_json
         from vidlab.evaluation.ava import evaluate_files
 
         res = evaluate_files(groundtruth, detections, labelmap, exclusions, protocol=protocol)
         if as_json:
-            _print_json({"mAP": res["mAP"], "per_class": res["per_class"], "protocol": protocol})
+            print_json({"mAP": res["mAP"], "per_class": res["per_class"], "protocol": protocol})
             return
         for cid, ap in res["per_class"].items():
             print(f"{cid:>4}  {'  n/a ' if ap is None else f'{ap:.4f}'}  {res['names'][cid]}")
@@ -64,7 +64,7 @@ def _register_detect(app: typer.Typer) -> None:
     ):
         """Detect the actions of every person in a video: action tubes (JSON), AVA csv, annotated video."""
         from vidlab import models
-        from vidlab.apps.cli import _log, _print_json
+        from vidlab.apps.output import log, print_json
         from vidlab.detect import infer
         from vidlab.errors import VidlabError
 
@@ -86,12 +86,12 @@ def _register_detect(app: typer.Typer) -> None:
             infer.write_annotated(doc, paths["video"], progress=not quiet)
         doc["outputs"] = {k: str(v) for k, v in paths.items() if k != "video" or not no_video}
         if as_json:
-            _print_json(doc)
+            print_json(doc)
             return
         for t in doc["tubes"]:
             print(f"tube {t['id']:>3}  frames [{t['sf']}, {t['ef']})  {t['label_name']}  {t['score']:.3f}")
         for k, v in doc["outputs"].items():
-            _log(f"{k:<6} {v}")
+            log(f"{k:<6} {v}")
 
     @app.command("detect-data")
     def detect_data(
@@ -105,13 +105,13 @@ def _register_detect(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet"),
     ):
         """Write the synthetic multi-actor detection set (AVA csv + label map + videos)."""
-        from vidlab.apps.cli import _print_json
+        from vidlab.apps.output import print_json
         from vidlab.data.synthetic_detection import write_synthetic_detection
 
         res = write_synthetic_detection(out, train_videos=train, val_videos=val, test_videos=test, size=size,
                                         seed=seed, progress=not quiet)
         if as_json:
-            _print_json(res)
+            print_json(res)
         else:
             print(f"{sum(res['videos'].values())} videos, {sum(res['boxes'].values())} boxes in {res['root']}")
 
@@ -130,15 +130,15 @@ def _register_detect(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet"),
     ):
         """Train a detector on an AVA-format set and report test frame mAP@0.5 (ground-truth boxes)."""
-        from vidlab.apps.cli import _log, _print_json
+        from vidlab.apps.output import log, print_json
         from vidlab.detect.train import evaluate_detector, train_detector
 
         res = train_detector(data, out, arch=arch, epochs=epochs, minutes=minutes, batch_size=batch_size, lr=lr,
-                             proposals=proposals, seed=seed, progress=not quiet, log=_log)
+                             proposals=proposals, seed=seed, progress=not quiet, log=log)
         ev = evaluate_detector(res["checkpoint"], data, out, progress=not quiet)
         res.update({"mAP": ev["mAP"], "per_class": ev["per_class"], "detections": ev["detections"]})
         if as_json:
-            _print_json(res)
+            print_json(res)
         else:
             print(f"test frame mAP@0.5 {ev['mAP']:.4f} (ground-truth boxes)  checkpoint {res['checkpoint']}")
 
@@ -153,12 +153,12 @@ def _register_detect(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet"),
     ):
         """Frame mAP@0.5 of a detector on a split of an AVA-format set."""
-        from vidlab.apps.cli import _print_json
+        from vidlab.apps.output import print_json
         from vidlab.detect.train import evaluate_detector
 
         ev = evaluate_detector(checkpoint, data, out, split=split, proposals=proposals, progress=not quiet)
         if as_json:
-            _print_json({k: ev[k] for k in ("mAP", "per_class", "detections", "boxes")})
+            print_json({k: ev[k] for k in ("mAP", "per_class", "detections", "boxes")})
         else:
             print(f"{split} frame mAP@0.5 {ev['mAP']:.4f} ({ev['boxes']} boxes)")
 
@@ -176,12 +176,12 @@ def _register_detect(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet"),
     ):
         """Stage 2a: per-second person RoI features of every video, stored memory-mapped."""
-        from vidlab.apps.cli import _print_json
+        from vidlab.apps.output import print_json
         from vidlab.detect.lfb import build_bank
 
         res = build_bank(checkpoint, data, out, splits=tuple(splits), progress=not quiet)
         if as_json:
-            _print_json(res)
+            print_json(res)
         else:
             print(f"bank {res['bank']}: {res['rows']} rows x {res['dim']} over {res['videos']} videos")
 
@@ -198,7 +198,7 @@ def _register_detect(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet"),
     ):
         """Stage 2b: train feature-bank heads on the bank and report test frame mAP@0.5."""
-        from vidlab.apps.cli import _print_json
+        from vidlab.apps.output import print_json
         from vidlab.detect.lfb import train_lfb_head
         from vidlab.errors import VidlabError
 
@@ -208,7 +208,7 @@ def _register_detect(app: typer.Typer) -> None:
         results = [train_lfb_head(bank, data, out, fbo=f, half_width=window, epochs=epochs, seed=seed,
                                   progress=not quiet) for f in fbo]
         if as_json:
-            _print_json(results)
+            print_json(results)
         else:
             for r in results:
                 print(f"fbo {r['fbo']:<5} window +-{r['half_width']} s  test frame mAP@0.5 {r['mAP']:.4f}")

@@ -30,7 +30,7 @@ def flow(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ):
     """Dense optical flow between frames (resumable: finished videos are skipped)."""
-    from vidlab.apps.cli import _err, _print_json
+    from vidlab.apps.output import error, print_json
     from vidlab.errors import VidlabError
     from vidlab.flow.extract import FORMATS, extract_flows
     from vidlab.flow.methods import METHODS, get_estimator
@@ -44,9 +44,9 @@ def flow(
     failed = []
     results = extract_flows([str(v) for v in videos], out, estimator, fmt=fmt, stride=stride, bound=bound, rgb=rgb,
                             visualize=visualize, overwrite=overwrite, progress=not quiet,
-                            on_error=lambda v, e: (failed.append(v), _err(str(e))))
+                            on_error=lambda v, e: (failed.append(v), error(str(e))))
     if as_json:
-        _print_json(results)
+        print_json(results)
     else:
         for r in results:
             if "error" in r:

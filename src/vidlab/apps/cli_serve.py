@@ -72,7 +72,7 @@ def serve(
 
         raise VidlabError(f"`vidlab serve` needs FastAPI and uvicorn ({e.name} is missing): "
                           "pip install 'vidlab[serve]'") from None
-    from vidlab.apps.cli import _log
+    from vidlab.apps.output import log
 
     ckpt = _default_checkpoint(checkpoint)
     if ckpt is not None and not Path(ckpt).exists() and not Path(str(ckpt) + ".safetensors").exists():
@@ -91,10 +91,10 @@ def serve(
         from vidlab import models
 
         model = models.load(ckpt)  # fail here, as one line, rather than inside the server
-        _log(f"model: {ckpt} ({model.meta.get('arch')}, {model.meta.get('num_classes')} classes)")
+        log(f"model: {ckpt} ({model.meta.get('arch')}, {model.meta.get('num_classes')} classes)")
     else:
         model = None
-        _log("no action model: video classification is off (pass --checkpoint, or run `vidlab demo` first)")
+        log("no action model: video classification is off (pass --checkpoint, or run `vidlab demo` first)")
     import torch
 
     # PyTorch's OpenMP threads spin while they wait; next to FFmpeg's decoder threads on a small
@@ -102,7 +102,7 @@ def serve(
     torch.set_num_threads(threads)
     app = create_app(cfg, model=model)
     shown = f"[{host}]" if ":" in host else host
-    _log(f"vidlab serve: http://{shown}:{port}/  (API docs at /docs; Ctrl-C stops)")
+    log(f"vidlab serve: http://{shown}:{port}/  (API docs at /docs; Ctrl-C stops)")
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 

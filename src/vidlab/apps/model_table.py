@@ -73,11 +73,11 @@ def model_table(flops: bool = True) -> list[dict]:
 def convertible_from(name: str) -> list[str]:
     """Sources whose checkpoints `vidlab convert` maps onto ``name``."""
     import vidlab.convert  # noqa: F401  (registers the mappers)
-    from vidlab.convert.core import _pyslowfast_layout
+    from vidlab.convert.core import has_pyslowfast_layout
     from vidlab.convert.registry import supported
 
     out = [src for src, archs in supported().items() if name in archs]
-    if "pyslowfast" not in out and _pyslowfast_layout(name):
+    if "pyslowfast" not in out and has_pyslowfast_layout(name):
         out.insert(0, "pyslowfast")
     return out
 

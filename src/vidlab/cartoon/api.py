@@ -39,7 +39,7 @@ from vidlab.cartoon.weights import (
 from vidlab.errors import VidlabError
 
 __all__ = ["AUTO_TILE_PIXELS", "DEFAULT_LOAD_SIZE", "available_styles", "cartoonize_image", "get_generator",
-           "run_generator"]
+           "resize_rgb", "run_generator"]
 
 DEFAULT_LOAD_SIZE = 450
 #: Above this many pixels, ``tile=None`` switches to tiled inference (about 1 GB of activations).
@@ -113,7 +113,8 @@ def run_generator(model: CartoonGenerator, rgb: np.ndarray, tile: int | None = N
     return postprocess(y)[0]
 
 
-def _resize(rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+def resize_rgb(rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """``(H, W, 3)`` uint8 RGB resized (bicubic, PIL) to ``hw = (height, width)``."""
     from PIL import Image
 
     return np.asarray(Image.fromarray(rgb).resize((hw[1], hw[0]), Image.BICUBIC))
@@ -146,5 +147,5 @@ def cartoonize_image(rgb: np.ndarray, style: str = "classic", weights: os.PathLi
         with lock:
             out = run_generator(model, work, tile=tile)
     if out.shape[:2] != (h, w):
-        out = _resize(out, (h, w))
+        out = resize_rgb(out, (h, w))
     return np.ascontiguousarray(out)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from vidlab.cartoon.export import KEEP_FP32, _mobile
+from vidlab.cartoon.export import KEEP_FP32, mobile_form
 from vidlab.errors import VidlabError
 
 __all__ = [
@@ -140,7 +140,7 @@ def quantize_int8_x86(model: nn.Module, calibration: Iterable[Tensor],
     calibration = list(calibration)
     if not calibration:
         raise VidlabError("int8 calibration needs at least one image")
-    m = _mobile(model)
+    m = mobile_form(model)
     gm = torch.export.export(m, (calibration[0],)).module()
     q = _x86_quantizer_class()().set_global(xiq.get_default_x86_inductor_quantization_config())
     for name in keep_fp32:
@@ -251,7 +251,7 @@ def export_generator(model: nn.Module, out: os.PathLike | str, fmt: str, hw: tup
         export_executorch(m, out, x)
         y = executorch_method(out).execute([x])[0]
     elif fmt == "torchscript":
-        export_torchscript(_mobile(model), (x,), out, verify=False)
+        export_torchscript(mobile_form(model), (x,), out, verify=False)
         with torch.no_grad():
             y = torch.jit.load(str(out))(x)
     else:

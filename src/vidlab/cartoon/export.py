@@ -34,14 +34,16 @@ from torch import Tensor, nn
 from vidlab.cartoon.generator import CartoonGenerator
 from vidlab.cartoon.mobile import MobileCartoonGenerator
 
-__all__ = ["KEEP_FP32", "executorch_method", "export_executorch", "export_onnx", "onnx_session", "psnr", "quantize_int8"]
+__all__ = ["KEEP_FP32", "executorch_method", "export_executorch", "export_onnx", "mobile_form", "onnx_session", "psnr",
+           "quantize_int8"]
 
 
 #: Convolutions :func:`quantize_int8` leaves in fp32 by default (the most sensitive ones).
 KEEP_FP32 = ("conv02_2",)
 
 
-def _mobile(model: nn.Module) -> nn.Module:
+def mobile_form(model: nn.Module) -> nn.Module:
+    """The export form of ``model`` in eval mode: a :class:`CartoonGenerator` becomes a :class:`MobileCartoonGenerator`."""
     return MobileCartoonGenerator(model).eval() if isinstance(model, CartoonGenerator) else model.eval()
 
 
@@ -57,7 +59,7 @@ def export_onnx(model: nn.Module, path: os.PathLike | str, example_hw: tuple[int
     ``input`` BGR ``[-1, 1]`` ``(1, 3, H, W)``, output ``output``; ``H, W`` dynamic by default."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    m = _mobile(model)
+    m = mobile_form(model)
     x = torch.zeros(1, 3, *example_hw)
     dyn = None
     if dynamic:
@@ -97,7 +99,7 @@ def quantize_int8(model: nn.Module, calibration: Iterable[Tensor], dynamic: bool
     calibration = list(calibration)
     if not calibration:
         raise ValueError("quantize_int8 needs at least one example input")
-    m = _mobile(model)
+    m = mobile_form(model)
     gm = torch.export.export(m, (calibration[0],)).module()
     q = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic))
     keep = set(keep_fp32)
@@ -124,7 +126,7 @@ def export_executorch(model: nn.Module, path: os.PathLike | str, example: Tensor
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    m = model if isinstance(model, torch.fx.GraphModule) else _mobile(model)
+    m = model if isinstance(model, torch.fx.GraphModule) else mobile_form(model)
     ep = torch.export.export(m, (example,))
     prog = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch()
     tmp = path.with_name(f".{path.name}.partial")

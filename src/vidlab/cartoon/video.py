@@ -148,8 +148,8 @@ def cartoonize_frames(frames: Iterator[np.ndarray], style: str = "classic", weig
     """
     from vidlab.cartoon.api import (
         AUTO_TILE_PIXELS,
-        _resize,
         get_generator,
+        resize_rgb,
         run_generator,
     )
     from vidlab.cartoon.imageio import resize_to_load_size
@@ -166,7 +166,7 @@ def cartoonize_frames(frames: Iterator[np.ndarray], style: str = "classic", weig
                     palette = fit_palette(smooth(work))
                 prev = f
             out = classic_cartoon(work, palette=palette if temporal else None)
-            yield out if out.shape[:2] == f.shape[:2] else _resize(out, f.shape[:2])
+            yield out if out.shape[:2] == f.shape[:2] else resize_rgb(out, f.shape[:2])
         return
     lock = None
     if model is None:
@@ -197,7 +197,7 @@ def cartoonize_frames(frames: Iterator[np.ndarray], style: str = "classic", weig
             if lock is not None:
                 lock.release()
         for f, o in zip(group, outs):
-            yield o if o.shape[:2] == f.shape[:2] else _resize(o, f.shape[:2])
+            yield o if o.shape[:2] == f.shape[:2] else resize_rgb(o, f.shape[:2])
 
 
 def _copy_audio(video_only: Path, src: Path, dst: Path) -> bool:

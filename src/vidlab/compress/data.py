@@ -51,7 +51,8 @@ def resolve_videos(data: str | os.PathLike, *, check: bool = True) -> list:
     return records
 
 
-def _pre(model_or_meta) -> object:
+def preprocessing_of(model_or_meta) -> object:
+    """The :class:`~vidlab.engine.inference.Preprocessing` of a model or of a checkpoint's sidecar dict."""
     from vidlab.engine.inference import Preprocessing
 
     if isinstance(model_or_meta, dict):
@@ -66,7 +67,7 @@ def dataset(records, meta: dict, *, train: bool, spatial_crops: int = 1, seed: i
     from vidlab.data.datasets.video_list import VideoListDataset
     from vidlab.data.transforms import ClipTransform
 
-    pre = _pre(meta)
+    pre = preprocessing_of(meta)
     if train:
         tf = ClipTransform(train=True, crop_size=pre.crop_size, min_scale=pre.test_scale,
                            max_scale=round(pre.test_scale * 1.125), flip=0.0, mean=pre.mean, std=pre.std)

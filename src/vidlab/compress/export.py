@@ -189,7 +189,9 @@ class SeparableMaxPool3d(nn.Module):
 
     def __init__(self, pool: nn.MaxPool3d):
         super().__init__()
-        t3 = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v, v)
+        def t3(v):
+            return tuple(v) if isinstance(v, (tuple, list)) else (v, v, v)
+
         self.kernel, self.stride, self.padding = t3(pool.kernel_size), t3(pool.stride or pool.kernel_size), t3(pool.padding)
         self.ceil_mode = pool.ceil_mode
 

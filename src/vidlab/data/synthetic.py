@@ -123,10 +123,12 @@ CLASSES: list[str] = [
 ]
 NUM_CLASSES = len(CLASSES)
 
+# The renderer's parts (PAIR_KINDS, PAIR_DIRECTIONS, NOISE_STD, render_background, object_texture,
+# object_trajectory, sample_object) are public: vidlab.data.synthetic_detection draws the same objects.
 # Motion kind of each pair; the first class of the pair is the rendered one.
-_PAIR_KINDS = ["translate", "translate", "rotate", "scale", "translate"]
+PAIR_KINDS = ["translate", "translate", "rotate", "scale", "translate"]
 # Unit direction (x, y) on screen of the forward member of translation pairs.
-_PAIR_DIRECTIONS = {
+PAIR_DIRECTIONS = {
     0: (-1.0, 0.0),  # move_left
     1: (0.0, -1.0),  # move_up
     4: (math.sqrt(0.5), -math.sqrt(0.5)),  # move_up_right
@@ -135,7 +137,7 @@ _PAIR_DIRECTIONS = {
 _SHAPES = ("rectangle", "triangle", "l_shape", "ellipse")
 _TEX = 32  # texture resolution of the object (texels over its [-1, 1]^2 box)
 _SUPERSAMPLE = 4  # alpha is rasterised at 4x and box-filtered: soft edges
-_NOISE_STD = 2.0  # per-frame pixel noise, in 0..255 units
+NOISE_STD = 2.0  # per-frame pixel noise, in 0..255 units
 
 _SPLITS = ("train", "val", "test")
 
@@ -200,17 +202,17 @@ def _check_seed(seed: int) -> int:
 def _render_forward(pair: int, seed: int, size: int, num_frames: int):
     """Frames, coverage ``(T, H, W)`` and affines ``(T, 2, 3)`` of a forward clip."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, pair]))
-    background = _background(rng, size)
-    texture = _object_texture(rng, background.reshape(-1, 3).mean(0))
-    affines = _trajectory(
-        rng, _PAIR_KINDS[pair], _PAIR_DIRECTIONS.get(pair), size, num_frames
+    background = render_background(rng, size)
+    texture = object_texture(rng, background.reshape(-1, 3).mean(0))
+    affines = object_trajectory(
+        rng, PAIR_KINDS[pair], PAIR_DIRECTIONS.get(pair), size, num_frames
     )
     noise = rng.standard_normal((num_frames, size, size, 3), dtype=np.float32)
 
-    premult, alpha = _sample_object(texture, affines, size)
+    premult, alpha = sample_object(texture, affines, size)
     # premult + (1 - alpha) * background + noise, in place
     frames = noise
-    frames *= _NOISE_STD
+    frames *= NOISE_STD
     frames += background
     frames -= alpha[..., None] * background
     frames += premult
@@ -230,7 +232,7 @@ def _upsample(grid: np.ndarray, size: int) -> np.ndarray:
     return cols
 
 
-def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+def render_background(rng: np.random.Generator, size: int) -> np.ndarray:
     """Static, muted, low-frequency texture ``(size, size, 3)`` float32."""
     grey = rng.uniform(70.0, 170.0)
     tint = rng.uniform(-25.0, 25.0, size=3)
@@ -248,7 +250,7 @@ def _random_colour(rng: np.random.Generator) -> np.ndarray:
     return 255.0 * np.array(colorsys.hsv_to_rgb(h, s, v))
 
 
-def _object_texture(
+def object_texture(
     rng: np.random.Generator, background_mean: np.ndarray
 ) -> np.ndarray:
     """Premultiplied RGBA texture ``(_TEX + 2, _TEX + 2, 4)`` with a clear border.
@@ -313,7 +315,7 @@ def _object_texture(
     return np.pad(rgba, ((1, 1), (1, 1), (0, 0))).astype(np.float32)
 
 
-def _trajectory(rng, kind, direction, size, num_frames) -> np.ndarray:
+def object_trajectory(rng, kind, direction, size, num_frames) -> np.ndarray:
     """Affines ``(T, 2, 3)``: ``p = M[:, :2] @ u + M[:, 2]`` (object -> pixel)."""
     unit = size / 64.0
     steps = num_frames - 1
@@ -362,7 +364,7 @@ def _unit_vector(angle: float) -> np.ndarray:
     return np.array([math.cos(angle), math.sin(angle)])
 
 
-def _sample_object(texture: np.ndarray, affines: np.ndarray, size: int):
+def sample_object(texture: np.ndarray, affines: np.ndarray, size: int):
     """Inverse-affine bilinear sampling: premultiplied RGB ``(T,H,W,3)``, alpha ``(T,H,W)``.
 
     Only a window around the object's bounding box is sampled in each frame

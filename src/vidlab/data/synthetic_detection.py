@@ -55,9 +55,9 @@ def _actor(seed: int, label: int, cell: int, num_frames: int, background_mean: n
     """Premultiplied RGB ``(T, c, c, 3)`` and coverage ``(T, c, c)`` of one actor in its cell."""
     pair = label // 2
     rng = np.random.default_rng(np.random.SeedSequence([seed, pair, 0xAC7]))
-    texture = _syn._object_texture(rng, background_mean)
-    affines = _syn._trajectory(rng, _syn._PAIR_KINDS[pair], _syn._PAIR_DIRECTIONS.get(pair), cell, num_frames)
-    premult, alpha = _syn._sample_object(texture, affines, cell)
+    texture = _syn.object_texture(rng, background_mean)
+    affines = _syn.object_trajectory(rng, _syn.PAIR_KINDS[pair], _syn.PAIR_DIRECTIONS.get(pair), cell, num_frames)
+    premult, alpha = _syn.sample_object(texture, affines, cell)
     if label % 2 == 1:
         premult, alpha = premult[::-1], alpha[::-1]
     return premult, alpha
@@ -93,8 +93,8 @@ def render_video(seed: int, *, size: int = 96, grid: int = 2, num_frames: int = 
         raise ValueError(f"actors must be (lo, hi) with 1 <= lo <= hi <= grid**2, got {actors}")
     classes = tuple(range(_syn.NUM_CLASSES)) if classes is None else tuple(int(c) for c in classes)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xDE7EC7]))
-    background = _syn._background(rng, size)
-    noise = rng.standard_normal((num_frames, size, size, 3), dtype=np.float32) * _syn._NOISE_STD
+    background = _syn.render_background(rng, size)
+    noise = rng.standard_normal((num_frames, size, size, 3), dtype=np.float32) * _syn.NOISE_STD
     n = int(rng.integers(lo, hi + 1))
     cells = rng.choice(grid * grid, size=n, replace=False)
     cell = size // grid

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vidlab.data.sampling import linspace_indices, plan_views
+from vidlab.data.sampling import clip_size, linspace_indices, plan_views
 from vidlab.data.transforms import ClipTransform
 
 
@@ -88,8 +88,7 @@ def classify_video(
     with VideoReader(path, backend=backend) as reader:
         info = reader.info
         fps = info.fps or 25.0
-        ratio = (fps / pre.target_fps) if pre.target_fps else 1.0
-        span = pre.num_frames * pre.sampling_rate * ratio
+        span = clip_size(pre.num_frames, pre.sampling_rate, fps, pre.target_fps)  # >= 1 source frame
         stride_frames = stride * fps if stride else span
         starts = window_starts(info.num_frames, span, stride_frames)
         windows = [linspace_indices(s, s + span - 1, pre.num_frames, info.num_frames) for s in starts]

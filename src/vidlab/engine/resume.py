@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from vidlab.models.checkpoint import CheckpointError, _atomic_write_bytes
+from vidlab.models.checkpoint import CheckpointError, atomic_write_bytes
 
 
 class ResumeStore:
@@ -37,15 +37,15 @@ class ResumeStore:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         blob = st_save({k: v.detach().contiguous().cpu() for k, v in model_state.items()})
-        _atomic_write_bytes(tmp / "model.safetensors", blob)
+        atomic_write_bytes(tmp / "model.safetensors", blob)
         buf = io.BytesIO()
         torch.save({**state, "weights_sha256": hashlib.sha256(blob).hexdigest()}, buf)
-        _atomic_write_bytes(tmp / "state.pt", buf.getvalue())
+        atomic_write_bytes(tmp / "state.pt", buf.getvalue())
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
         _fsync_dir(self.root)
-        _atomic_write_bytes(self.root / "LATEST", (tag + "\n").encode())
+        atomic_write_bytes(self.root / "LATEST", (tag + "\n").encode())
         self._prune(keep_tag=tag)
         return final
 

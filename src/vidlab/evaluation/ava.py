@@ -268,8 +268,8 @@ def evaluate(groundtruth: Frames, detections: Frames, labelmap: list[dict], excl
         gt_by_frame[key] = (_boxes(boxes), c, lines)
         num_gt += np.bincount(c[(c >= 0) & (c < num_classes)], minlength=num_classes)
     no_gt = (np.zeros((0, 4)), np.zeros(0, dtype=int), np.zeros(0, dtype=int))
-    scores_per_class = [[] for _ in range(num_classes)]
-    tp_per_class = [[] for _ in range(num_classes)]
+    scores_per_class: list[list[np.ndarray]] = [[] for _ in range(num_classes)]
+    tp_per_class: list[list[np.ndarray]] = [[] for _ in range(num_classes)]
     n_det_frames = 0
     for key, boxes in detections.boxes.items():
         if key in excluded or (scored_frames is not None and key not in scored_frames):

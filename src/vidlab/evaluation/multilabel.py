@@ -214,10 +214,10 @@ def single_label_report(clip_logits, labels, video_ids: Sequence, num_classes: i
     clip = classification_report(clip_scores, labels, num_classes)
     vids, video_scores = aggregate_clips(x, list(video_ids), "mean_softmax")
     first: dict = {}
-    for v, l in zip(video_ids, labels):
-        if v in first and first[v] != l:
-            raise ValueError(f"video {v!r} has clips of different labels ({first[v]}, {l})")
-        first.setdefault(v, int(l))
+    for v, lab in zip(video_ids, labels):
+        if v in first and first[v] != lab:
+            raise ValueError(f"video {v!r} has clips of different labels ({first[v]}, {lab})")
+        first.setdefault(v, int(lab))
     video_labels = np.array([first[v] for v in vids])
     video = classification_report(video_scores, video_labels, num_classes)
     video["videos"] = [str(v) for v in vids]

@@ -22,7 +22,7 @@ def annotate_frame(frame: np.ndarray, lines: Sequence[tuple[str, tuple[int, int,
     translucent band at the top. ``lines`` are ``(text, rgb colour)``."""
     img = Image.fromarray(frame)
     if scale != 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+        img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
     font_size = max(10, img.height // 18)
     band = Image.new("RGBA", img.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(band)

@@ -1,6 +1,7 @@
 """Optical flow: estimators (Farneback, TV-L1, RAFT), storage (quantised JPEG
 pairs or ``flow.npy`` with a JSON sidecar), colour-wheel visualisation and
-end-point error.
+end-point error (its evaluation on the synthetic set:
+:func:`vidlab.evaluation.flow.evaluate_on_synthetic`).
 
 Convention everywhere: a flow field is ``(2, H, W)`` float32 in pixels,
 channel 0 = x (columns), channel 1 = y (rows), forward (frame t -> t + 1); a
@@ -16,7 +17,7 @@ from vidlab.flow.methods import (
     TVL1Flow,
     get_estimator,
 )
-from vidlab.flow.metrics import end_point_error, epe_map, evaluate_on_synthetic
+from vidlab.flow.metrics import end_point_error, epe_map
 from vidlab.flow.storage import (
     DEFAULT_BOUND,
     dequantize_flow,
@@ -40,7 +41,6 @@ __all__ = [
     "dequantize_flow",
     "end_point_error",
     "epe_map",
-    "evaluate_on_synthetic",
     "extract_flows",
     "extract_video_flow",
     "flow_to_rgb",

@@ -182,8 +182,9 @@ def extract_flows(
     or ``{"video", "error"}`` for a video that failed (``on_error`` is told and
     the others go on; without ``on_error`` the error is raised).
     """
-    from tqdm.auto import tqdm
     import sys
+
+    from tqdm.auto import tqdm
 
     stems: dict[str, str] = {}
     for v in videos:

@@ -78,7 +78,7 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Generator, Iterator, Sequence
 
 import numpy as np
 
@@ -88,6 +88,7 @@ __all__ = [
     "CLAMP_TOLERANCE",
     "VideoInfo",
     "VideoReader",
+    "frame_to_rgb",
     "probe_video",
     "torchcodec_status",
 ]
@@ -258,7 +259,7 @@ def _shortfall(path: str, expected: int, decoded: int, index: int) -> str:
     raise VideoDecodeError(path, f"truncated: expected {expected} frames, decoded {decoded}")
 
 
-def _to_rgb(frame: Any) -> np.ndarray:
+def frame_to_rgb(frame: Any) -> np.ndarray:
     """``(H, W, 3)`` uint8 RGB of a decoded PyAV frame.
 
     ``threads=1`` matters: by default swscale picks its own thread count per
@@ -574,7 +575,8 @@ class _PyAVDecoder:
                 except Exception:  # pragma: no cover
                     pass
 
-    def _timed_frames(self, first: int, wanted: set[int] | None, from_start: bool) -> Iterator[tuple[int, Any]]:
+    def _timed_frames(self, first: int, wanted: set[int] | None,
+                      from_start: bool) -> Generator[tuple[int, Any], None, None]:
         """(index, frame) from the keyframe at or before ``first``; indices from timestamps."""
         import av
 
@@ -696,7 +698,7 @@ class _PyAVDecoder:
                     # the video's first frame: earlier slots show it (tiny lead-in only)
                     if idx - want[0] > CLAMP_TOLERANCE:
                         raise VideoDecodeError(self.path, f"frame {want[0]} precedes the first decodable frame ({idx})")
-                    prev_rgb = _to_rgb(frame)
+                    prev_rgb = frame_to_rgb(frame)
                     while ptr < n and want[ptr] < idx:
                         found[want[ptr]] = prev_rgb
                         ptr += 1
@@ -705,7 +707,7 @@ class _PyAVDecoder:
                 while ptr < n and want[ptr] < idx:
                     # no frame starts in this slot: the frame before it is on screen
                     if prev_rgb is None:
-                        prev_rgb = _to_rgb(prev_frame)
+                        prev_rgb = frame_to_rgb(prev_frame)
                     found[want[ptr]] = prev_rgb
                     gap_filled = True
                     ptr += 1
@@ -716,7 +718,7 @@ class _PyAVDecoder:
                 prev_idx, prev_frame = idx, frame
                 if want[ptr] == idx:
                     if prev_rgb is None:
-                        prev_rgb = _to_rgb(frame)
+                        prev_rgb = frame_to_rgb(frame)
                     found[idx] = prev_rgb
                     ptr += 1
                     if ptr == n:
@@ -747,7 +749,7 @@ class _PyAVDecoder:
             if last_frame is None:
                 raise VideoDecodeError(self.path, f"truncated: expected {expected} frames, decoded {decoded}")
             if last_rgb is None:
-                last_rgb = _to_rgb(last_frame)
+                last_rgb = frame_to_rgb(last_frame)
             found[w] = last_rgb
         return found
 
@@ -758,7 +760,7 @@ class _PyAVDecoder:
         for idx, frame in self._sequential_frames(want[0]):
             last_frame = frame
             if idx == want[ptr]:
-                found[idx] = _to_rgb(frame)
+                found[idx] = frame_to_rgb(frame)
                 ptr += 1
                 if ptr == n:
                     break
@@ -775,7 +777,7 @@ class _PyAVDecoder:
         try:
             for frame in self._packets_to_frames(c):
                 n += 1
-                yield _to_rgb(frame)
+                yield frame_to_rgb(frame)
         finally:
             c.close()
         expected = self.info.num_frames

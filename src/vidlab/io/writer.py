@@ -6,8 +6,12 @@ import os
 from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from av.video.stream import VideoStream
 
 
 def write_video(
@@ -46,7 +50,7 @@ def write_video(
     count = 0
     container = av.open(str(tmp), mode="w")
     try:
-        stream = None
+        stream: VideoStream | None = None
         for frame in frames:
             frame = np.asarray(frame)
             if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
@@ -56,10 +60,13 @@ def write_video(
             if odd and odd_size == "pad":
                 frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
             if stream is None:
-                stream = container.add_stream(codec, rate=rate)
+                added = container.add_stream(codec, rate=rate)
+                if not isinstance(added, av.VideoStream):
+                    raise ValueError(f"{codec!r} is not a video codec")
+                stream = added
                 stream.width, stream.height = frame.shape[1], frame.shape[0]
                 stream.pix_fmt = "yuv444p" if odd and odd_size == "keep" else pix_fmt
-                options = {"crf": str(crf), "preset": preset} if codec == "libx264" else {}
+                options: dict[str, object] = {"crf": str(crf), "preset": preset} if codec == "libx264" else {}
                 if gop is not None:
                     stream.codec_context.gop_size = gop
                     if codec == "libx264":

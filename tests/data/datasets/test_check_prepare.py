@@ -5,9 +5,8 @@ import shutil
 
 import pytest
 
-from vidlab.io import probe_video
 from helpers import run_cli
-
+from vidlab.io import probe_video
 
 run = run_cli
 
@@ -133,6 +132,6 @@ def test_features_only_format_refuses_check(tmp_path, capsys):
 
 def test_rawframe_names_match_the_rawframes_format():
     from vidlab.data.prepare import FRAME_TEMPLATE
+    from vidlab.flow import storage
 
-    storage = pytest.importorskip("vidlab.flow.storage")
     assert FRAME_TEMPLATE == storage.IMG_TMPL == "img_{:05d}.jpg"

@@ -75,6 +75,6 @@ def test_bad_input_is_one_line(real_dir, tmp_path, capsys):
     except SystemExit as e:
         code = e.code
     out, err = capsys.readouterr()
-    lines = [l for l in err.splitlines() if l.strip()]
+    lines = [ln for ln in err.splitlines() if ln.strip()]
     assert code == 2 and len(lines) == 1 and "Traceback" not in err
     assert lines[0].startswith("vidlab: error: ") and "trainlist01.txt:2:" in lines[0]

@@ -240,7 +240,9 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
     rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])
+    def area(x):
+        return (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])
+
     union = area(a)[:, None] + area(b)[None] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 

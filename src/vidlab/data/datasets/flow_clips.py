@@ -236,7 +236,7 @@ def read_any_list(list_file: str | os.PathLike, root: str | os.PathLike | None =
         line = line.split("#", 1)[0].strip()
         if line:
             fields = line.replace(",", " ").split()
-            looks_raw = len(fields) >= 3 and not Path(fields[0]).suffix.lower() in (".mp4", ".avi", ".mkv", ".webm",
+            looks_raw = len(fields) >= 3 and Path(fields[0]).suffix.lower() not in (".mp4", ".avi", ".mkv", ".webm",
                                                                                      ".mov", ".gif")
             return read_rawframe_list(p, root) if looks_raw else read_video_list(p, root)
     raise DataError(f"{p}: no entries")
