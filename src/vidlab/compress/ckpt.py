@@ -164,7 +164,7 @@ def load_compressed(path: str | os.PathLike) -> nn.Module:
         if not prog_path.exists():
             raise CheckpointError(f"{stem}: int8 program {prog_path.name} not found")
         blob = prog_path.read_bytes()
-        verify_sha256(prog_path, blob, meta)
+        verify_sha256(prog_path, meta, blob)
         torch.backends.quantized.engine = comp.get("backend", "x86")
         try:
             program = torch.jit.load(io.BytesIO(blob), map_location="cpu")

@@ -83,10 +83,24 @@ def write_sidecar(stem: str | os.PathLike, doc: dict[str, Any], weights_name: st
     return sidecar
 
 
-def verify_sha256(file: Path, blob: bytes, meta: dict) -> None:
-    """Refuse ``blob`` (the bytes of ``file``) when the sidecar's recorded sha256 differs."""
+def verify_sha256(file: Path, meta: dict, blob: bytes | None = None) -> None:
+    """Refuse ``file`` when its sha256 differs from the one the sidecar ``meta`` records
+    (``blob``: its bytes when the caller has read them already; else the file is hashed in chunks)."""
     want = meta.get("sha256")
-    if want and hashlib.sha256(blob).hexdigest() != want:
+    if not want:
+        return
+    if blob is not None:
+        got = hashlib.sha256(blob).hexdigest()
+    else:
+        h = hashlib.sha256()
+        try:
+            with open(file, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 22), b""):
+                    h.update(chunk)
+        except OSError as e:
+            raise CheckpointError(f"{file}: unreadable ({e.strerror})") from None
+        got = h.hexdigest()
+    if got != want:
         raise CheckpointError(f"{file}: sha256 differs from the one its sidecar records (the file was changed or "
                               "only partly written); re-create or re-download the checkpoint")
 
@@ -164,20 +178,16 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not weights.exists():
         raise CheckpointError(f"{path}: checkpoint not found")
     from safetensors import SafetensorError
-    from safetensors.torch import load as st_load
+    from safetensors.torch import load_file
 
-    try:
-        blob = weights.read_bytes()
-    except OSError as e:
-        raise CheckpointError(f"{weights}: unreadable ({e.strerror})") from None
     if sidecar.exists():  # a vidlab checkpoint: the pair must belong together
         try:
             meta = read_meta(p)
         except CheckpointError:
             meta = {}  # a foreign json beside plain safetensors weights: nothing to check against
-        verify_sha256(weights, blob, meta)
+        verify_sha256(weights, meta)  # hashed in chunks, then memory-mapped: no second copy in RAM
     try:
-        return st_load(blob)
+        return load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{weights}: corrupt safetensors file ({e})") from None
 
