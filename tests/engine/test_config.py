@@ -76,7 +76,7 @@ def _yaml(tmp_path, text, name="cfg.yaml"):
 
 def test_scientific_floats_from_yaml_and_overrides(tmp_path):
     path = _yaml(tmp_path, "solver:\n  weight_decay: 1e-4\n  lr: 1E-3\n  warmup_start_lr: .5e-2\n"
-                           "model:\n  kwargs: {eps: 1e-5, nested: {x: '2E-3'}, width: 8}\n"
+                           "model:\n  kwargs: {dropout: 1e-5, stem_kernel: {x: '2E-3'}, width: 8}\n"
                            "data:\n  mean: [0.45, 4.5e-1, 1]\n"
                            "multigrid:\n  long_cycle_factors: [[2.5e-1, 5e-1], [1, 1]]\n")
     cfg = load_config(path, ["solver.final_lr=2.5e+2", "train.ema=9.99e-1", "solver.momentum=9E-1"])
@@ -84,16 +84,16 @@ def test_scientific_floats_from_yaml_and_overrides(tmp_path):
     assert cfg.solver.weight_decay == 1e-4 and type(cfg.solver.weight_decay) is float
     assert cfg.solver.lr == 1e-3 and cfg.solver.warmup_start_lr == 0.005
     assert cfg.solver.momentum == 0.9 and cfg.train.ema == 0.999
-    assert cfg.model.kwargs == {"eps": 1e-5, "nested": {"x": 2e-3}, "width": 8}
+    assert cfg.model.kwargs == {"dropout": 1e-5, "stem_kernel": {"x": 2e-3}, "width": 8}
     assert type(cfg.model.kwargs["width"]) is int
     assert cfg.data.mean == [0.45, 0.45, 1.0] and all(type(v) is float for v in cfg.data.mean)
     assert cfg.multigrid.long_cycle_factors == [[0.25, 0.5], [1.0, 1.0]]
     with pytest.raises(ConfigError, match=r"^solver\.final_lr: must be >= 0, got -250\.0$"):
         load_config(path, ["solver.final_lr=-2.5e+2"])  # parsed as a float, then range-checked
     # a quoted scientific string is still a number for a float field, and for a kwargs value
-    cfg = from_dict({"solver": {"lr": "1e-4", "weight_decay": "1E-3"}, "model": {"kwargs": {"wd": "5e-4", "name": "e5"}}})
+    cfg = from_dict({"solver": {"lr": "1e-4", "weight_decay": "1E-3"}, "model": {"kwargs": {"dropout": "5e-4", "norm": "e5"}}})
     assert cfg.solver.lr == 1e-4 and cfg.solver.weight_decay == 1e-3
-    assert cfg.model.kwargs == {"wd": 5e-4, "name": "e5"}
+    assert cfg.model.kwargs == {"dropout": 5e-4, "norm": "e5"}
 
 
 def test_the_yaml_loader_does_not_change_pyyaml():
@@ -235,13 +235,13 @@ def test_validate_checks_and_normalises_a_built_config():
 
 def test_dump_and_load_round_trip(tmp_path):
     cfg = load_config(None, ["solver.weight_decay=1e-5", "solver.lr=3e-4", "train.amp=off", "train.out_dir=1e-4",
-                             "model.kwargs.eps=1e-10", "model.kwargs.tag=on", "data.train=/abs/train.csv",
+                             "model.kwargs.dropout=1e-10", "model.kwargs.zero_init_final_bn=on", "data.train=/abs/train.csv",
                              "data.mean=[0.45, 0.45, 0.45]", "train.seed=2024", "train.time_budget=1e-9",
                              "solver.schedule=steps", "solver.steps=[3, 6]", "data.cache=memory"])
     dump_config(cfg, tmp_path / "dump.yaml")
     again = load_config(tmp_path / "dump.yaml")
     assert again == cfg
-    assert again.train.out_dir == "1e-4" and again.model.kwargs["tag"] is True
+    assert again.train.out_dir == "1e-4" and again.model.kwargs["zero_init_final_bn"] is True
     default = Config()
     dump_config(default, tmp_path / "default.yaml")
     assert load_config(tmp_path / "default.yaml") == default

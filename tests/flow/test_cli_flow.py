@@ -63,7 +63,7 @@ def test_resume_skips_finished_and_redoes_partial(videos, tmp_path, capsys):
     # other settings: refused without --overwrite
     code, _, err = run(["flow", videos[0], "-m", "farneback", "--bound", "10", "-o", str(tmp_path), "--quiet"],
                        capsys)
-    assert code == 1 and "other settings" in err and "--overwrite" in err
+    assert code == 2 and "other settings" in err and "--overwrite" in err  # the only video failed
     code, _, _ = run(["flow", videos[0], "-m", "farneback", "--bound", "10", "-o", str(tmp_path), "--quiet",
                       "--overwrite"], capsys)
     assert code == 0 and storage.read_sidecar(first[0])["bound"] == 10.0

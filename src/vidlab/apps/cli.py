@@ -7,12 +7,14 @@ with exit status 2.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
+from vidlab.apps.clitools import click_errors
 from vidlab.apps.output import EXIT_BAD_INPUT, error, log, print_json
 
 app = typer.Typer(
@@ -23,6 +25,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of an error instead of its one line "
+                               "(also VIDLAB_DEBUG=1); accepted anywhere on the line."),
+):
+    """Human action recognition in video: train, evaluate, classify, convert and compress models.
+
+    Results go to stdout (--json: one JSON document), progress to stderr. Bad input is one
+    'vidlab: error: ...' line on stderr and exit status 2 (1: some inputs failed, the others were done).
+    """
+
+
 data_app = typer.Typer(help="Datasets: generate the synthetic set, inspect annotation files.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
@@ -77,6 +93,9 @@ def classify(
     from vidlab.engine.inference import classify_video
     from vidlab.errors import VidlabError
 
+    if stride is not None and not stride > 0:
+        raise typer.BadParameter(f"must be > 0 seconds, got {stride:g}", param_hint="'--stride'")
+    _check_backend(backend)
     model = models.load(checkpoint)  # also int8 / pruned checkpoints from `vidlab compress`
     if compile_:
         from vidlab.compress import compile_for_cpu
@@ -93,7 +112,7 @@ def classify(
         def advance(done: int, total: int, bars=bars, name=Path(v).name[:40]) -> None:
             if not bars:
                 bars.append(tqdm(total=total, desc=name, unit="window", leave=False, file=sys.stderr,
-                                 dynamic_ncols=True))
+                                 dynamic_ncols=True, disable=None))  # a bar on a terminal only
             bars[0].update(done - bars[0].n)
 
         try:
@@ -113,8 +132,8 @@ def classify(
             print(f"{v}: {tops}  ({len(res['windows'])} windows, {res['duration']:.1f} s)")
     if as_json:
         print_json(results)
-    if failed:
-        raise typer.Exit(1)
+    if failed:  # 2: no video could be classified; 1: some failed, the others were done
+        raise typer.Exit(EXIT_BAD_INPUT if failed == len(videos) else 1)
 
 
 # --------------------------------------------------------------------------
@@ -125,8 +144,15 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue exactly from the newest resume point in out_dir."),
     nproc: int = typer.Option(1, "--nproc", min=1, help="Processes on this machine (starts torchrun; gloo on CPU, NCCL on GPU)."),
     as_json: bool = typer.Option(False, "--json", help="Print the history and test results as JSON."),
+    help_config: bool = typer.Option(False, "--help-config", is_eager=True, expose_value=False,
+                                     callback=lambda v: _print_config_help(v),
+                                     help="List every config key with its type, default, range and meaning, "
+                                          "and exit."),
 ):
     """Train a model; checkpoints and TensorBoard logs go to train.out_dir.
+
+    The config is YAML; every key (`vidlab train --help-config`) has a declared type and
+    range, and a value that does not fit is refused with one line naming the key.
 
     Several processes or machines: `--nproc N` here, or launch this command
     under torchrun yourself (`torchrun --nnodes 2 --nproc_per_node 4 ... -m vidlab train --config ...`).
@@ -161,6 +187,22 @@ def train(
             t = out["test"]
             print(f"test top-1 {t['top1']:.4f}  top-5 {t['top5']:.4f}  mean class {t['mean_class_accuracy']:.4f}")
         print(f"checkpoint {out['checkpoint']}")
+
+
+def _check_backend(backend: str) -> None:
+    from vidlab.io.video import BACKENDS as backends
+
+    if backend not in backends:
+        raise typer.BadParameter(f"must be {', '.join(backends[:-1])} or {backends[-1]}, got {backend!r}",
+                                 param_hint="'--backend'")
+
+
+def _print_config_help(value: bool) -> None:
+    if value:
+        from vidlab.engine.config import schema_text
+
+        sys.stdout.write(schema_text())
+        raise typer.Exit()
 
 
 def _spawn_torchrun(nproc: int, config: Path, overrides: list[str], resume: bool, as_json: bool) -> None:
@@ -333,20 +375,78 @@ def _register_command_modules() -> None:
 _register_command_modules()
 
 
+def _debug_requested(args: list[str]) -> bool:
+    """Take ``--debug`` out of ``args`` (anywhere before a ``--``); also on with ``VIDLAB_DEBUG=1``."""
+    end = args.index("--") if "--" in args else len(args)
+    found = "--debug" in args[:end]
+    if found:
+        args[:] = [a for i, a in enumerate(args) if not (a == "--debug" and i < end)]
+    return found or os.environ.get("VIDLAB_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def _usage_line(e: click_errors.UsageError) -> str:
+    """A usage error as one line, with where to read more."""
+    msg = " ".join(e.format_message().split())
+    path = e.ctx.command_path if e.ctx is not None else "vidlab"
+    where = path.removeprefix("vidlab").strip()
+    return f"{where + ': ' if where else ''}{msg} (see '{path} --help')"
+
+
+def command() -> typer.core.TyperGroup:
+    """The ``vidlab`` command tree as Click runs it (help text rewrapped into paragraphs)."""
+    from vidlab.apps.clitools import rewrap_tree
+
+    return rewrap_tree(typer.main.get_command(app))
+
+
 def main(argv: list[str] | None = None) -> None:
+    """Run ``vidlab ARGV``; every failure ends as one ``vidlab: error: ...`` line.
+
+    Exit status: 0 done, 1 some inputs failed and the others were done, 2 bad input,
+    usage error or unexpected error, 130 interrupted. ``--debug`` (or ``VIDLAB_DEBUG=1``)
+    lets the exception through with its traceback instead.
+    """
     from vidlab.errors import VidlabError
 
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = _debug_requested(args)
+    cmd = command()
     try:
-        app(args=argv, prog_name="vidlab")
-    except VidlabError as e:
-        error(str(e))
+        code = cmd.main(args=args, prog_name="vidlab", standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as e:
+        print(e.format_message())
+        sys.exit(0)
+    except click_errors.UsageError as e:
+        if debug:
+            raise
+        error(_usage_line(e))
         sys.exit(EXIT_BAD_INPUT)
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
-        error(f"{e.filename}: {e.strerror}" if getattr(e, "filename", None) else str(e))
+    except click_errors.ClickException as e:  # e.g. a file option Click could not open
+        if debug:
+            raise
+        error(" ".join(e.format_message().split()))
         sys.exit(EXIT_BAD_INPUT)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         error("interrupted")
         sys.exit(130)
+    except VidlabError as e:
+        if debug:
+            raise
+        error(" ".join(str(e).split()) or type(e).__name__)
+        sys.exit(EXIT_BAD_INPUT)
+    except OSError as e:
+        if debug:
+            raise
+        error(f"{e.filename}: {e.strerror}" if getattr(e, "filename", None) and e.strerror else str(e))
+        sys.exit(EXIT_BAD_INPUT)
+    except Exception as e:  # noqa: BLE001  (the contract: one line, the traceback behind --debug)
+        if debug:
+            raise
+        text = " ".join(str(e).split())[:300]
+        error(f"unexpected {type(e).__name__}{': ' + text if text else ''} (a bug: run again with --debug "
+              "for the traceback and report it)")
+        sys.exit(EXIT_BAD_INPUT)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,17 @@ def _expand(inputs: list[Path]) -> list[Path]:
 
 
 def register(app: typer.Typer) -> None:
-    register_export(app)
+    from vidlab.apps.clitools import RunByDefault, alias
 
-    @app.command("cartoonize")
+    cartoon_app = typer.Typer(
+        cls=RunByDefault, no_args_is_help=True,
+        help="CartoonGAN: cartoonize photos and videos, export the generator for phones. "
+             "`vidlab cartoon INPUT...` is `vidlab cartoon run INPUT...`.")
+    app.add_typer(cartoon_app, name="cartoon")
+    export = register_export(cartoon_app)
+    alias(app, "cartoon-export", export)
+
+    @cartoon_app.command("run")
     def cartoonize(
         inputs: list[Path] = typer.Argument(..., help="Images (jpg/png/webp...), videos, or folders of them."),  # noqa: B008
         style: str = typer.Option("classic", "--style", "-s",
@@ -51,7 +59,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print one JSON record per input on stdout."),
     ):
         """Cartoonize images and videos. Outputs go to OUT/<name>_<style>.<ext> (videos: .mp4, fps and
-        audio kept). A bad input prints one error line and the others are still processed (exit 2)."""
+        audio kept). A bad input prints one error line and the others are still processed (exit 1; 2 when none could be)."""
         from tqdm import tqdm
 
         from vidlab.apps.output import EXIT_BAD_INPUT, error, print_json
@@ -133,12 +141,16 @@ def register(app: typer.Typer) -> None:
                 print(f"{rec['input']} -> {rec['output']}")
         if as_json:
             print_json(records)
-        if failed:
-            raise typer.Exit(EXIT_BAD_INPUT)
+        if failed:  # 2: nothing was done; 1: some inputs failed, the others were done
+            raise typer.Exit(EXIT_BAD_INPUT if failed == len(records) else 1)
+
+    alias(app, "cartoonize", cartoonize)
 
 
-def register_export(app: typer.Typer) -> None:
-    @app.command("cartoon-export")
+def register_export(app: typer.Typer):
+    """Add ``export`` to the cartoon group; returns the command function."""
+
+    @app.command("export")
     def cartoon_export(
         out: Path = typer.Argument(..., help="Output file: .onnx or .pte."),  # noqa: B008
         style: str = typer.Option("Hayao", "--style", "-s"),
@@ -181,6 +193,8 @@ def register_export(app: typer.Typer) -> None:
         else:
             print(f"wrote {out} ({rec['size_mb']:.1f} MB); vs eager: max abs {rec['max_abs_diff']:.2e}, "
                   f"PSNR {rec['psnr_vs_eager']:.1f} dB")
+
+    return cartoon_export
 
 
 def _looks_like_image(path: Path) -> bool:

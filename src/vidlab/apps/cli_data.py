@@ -39,6 +39,11 @@ def _splits(splits: str) -> list[str]:
     return out
 
 
+def _need_folder(root: Path) -> None:
+    if not root.is_dir():
+        raise DataError(f"{root}: {'not a folder' if root.exists() else 'folder not found'} (--root)")
+
+
 def _load(fmt: str, annotations: Optional[Path], root: Optional[Path], split: int):
     from vidlab.data.datasets.registry import get_format
 
@@ -104,12 +109,17 @@ def check(
     """Find missing, unreadable and too-short videos; write a report.
     Exit status 0: the set is usable; 1: it is not (too many bad videos)."""
     from vidlab.apps.output import print_json
-    from vidlab.data.check import check_dataset
+    from vidlab.data.check import DECODE_MODES, check_dataset
 
+    wanted = _splits(splits)  # options first: nothing is read for a command line that cannot run
+    if decode not in DECODE_MODES:
+        raise typer.BadParameter(f"must be {', '.join(DECODE_MODES[:-1])} or {DECODE_MODES[-1]}, got {decode!r}",
+                                 param_hint="--decode")
+    _need_folder(root)
     spec, index = _load(fmt, annotations, root, split)
     if not spec.has_videos:
         raise DataError(f"{spec.name} ships features, not videos: nothing to check")
-    rep = check_dataset(index, root, splits=_splits(splits), min_frames=min_frames, decode=decode,
+    rep = check_dataset(index, root, splits=wanted, min_frames=min_frames, decode=decode,
                         max_bad_fraction=max_bad_fraction, workers=workers)
     path = rep.write(report or Path(f"vidlab-check-{spec.name}.json"))
     out = {**rep.to_dict(), "report": str(path)}
@@ -149,10 +159,12 @@ def prepare(
     from vidlab.apps.output import print_json
     from vidlab.data.prepare import prepare_dataset
 
+    wanted = _splits(splits)
+    _need_folder(root)
     spec, index = _load(fmt, annotations, root, split)
     if not spec.has_videos:
         raise DataError(f"{spec.name} ships features, not videos: nothing to prepare")
-    res = prepare_dataset(index, root, out, splits=_splits(splits), short_side=short_side or None, trim=trim,
+    res = prepare_dataset(index, root, out, splits=wanted, short_side=short_side or None, trim=trim,
                           rawframes=rawframes, workers=workers, overwrite=overwrite, crf=crf)
     if as_json:
         print_json(res)

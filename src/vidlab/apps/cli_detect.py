@@ -1,5 +1,8 @@
-"""Spatio-temporal detection commands: `vidlab eval-ava`, `vidlab detect`, `detect-data`, `detect-train`,
-`detect-eval` and `vidlab lfb build|train`."""
+"""Spatio-temporal detection commands: `vidlab eval-ava`, `vidlab detect run|train|eval|data` and
+`vidlab lfb build|train`.
+
+`vidlab detect VIDEO ...` (no sub-command) is `vidlab detect run VIDEO ...`; the flat names of
+earlier releases (`detect-train`, `detect-eval`, `detect-data`) are hidden aliases."""
 
 from __future__ import annotations
 
@@ -38,8 +41,16 @@ def register(app: typer.Typer) -> None:
 
 
 def _register_detect(app: typer.Typer) -> None:
+    from vidlab.apps.clitools import RunByDefault, alias
 
-    @app.command("detect")
+    detect_app = typer.Typer(
+        cls=RunByDefault, no_args_is_help=True,
+        help="Spatio-temporal action detection (AVA style): run a detector on a video, train and evaluate one "
+             "on an AVA-format set, write the synthetic detection set. `vidlab detect VIDEO` is "
+             "`vidlab detect run VIDEO`.")
+    app.add_typer(detect_app, name="detect")
+
+    @detect_app.command("run")
     def detect(
         video: Path = typer.Argument(..., help="Video file."),
         checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="vidlab detection checkpoint."),
@@ -93,7 +104,7 @@ def _register_detect(app: typer.Typer) -> None:
         for k, v in doc["outputs"].items():
             log(f"{k:<6} {v}")
 
-    @app.command("detect-data")
+    @detect_app.command("data")
     def detect_data(
         out: Path = typer.Option(..., "--out", help="Output folder."),
         train: int = typer.Option(160, "--train", min=1, help="Training videos."),
@@ -115,9 +126,9 @@ def _register_detect(app: typer.Typer) -> None:
         else:
             print(f"{sum(res['videos'].values())} videos, {sum(res['boxes'].values())} boxes in {res['root']}")
 
-    @app.command("detect-train")
+    @detect_app.command("train")
     def detect_train(
-        data: Path = typer.Option(..., "--data", help="Synthetic detection set (vidlab detect-data)."),
+        data: Path = typer.Option(..., "--data", help="Synthetic detection set (vidlab detect data)."),
         out: Path = typer.Option(..., "--out", help="Run folder (model.safetensors, test detections)."),
         arch: str = typer.Option("i3d_r10_tiny_detection", "--arch"),
         epochs: int = typer.Option(36, "--epochs", min=1),
@@ -142,7 +153,7 @@ def _register_detect(app: typer.Typer) -> None:
         else:
             print(f"test frame mAP@0.5 {ev['mAP']:.4f} (ground-truth boxes)  checkpoint {res['checkpoint']}")
 
-    @app.command("detect-eval")
+    @detect_app.command("eval")
     def detect_eval(
         checkpoint: Path = typer.Option(..., "--checkpoint", "-c"),
         data: Path = typer.Option(..., "--data"),
@@ -161,6 +172,10 @@ def _register_detect(app: typer.Typer) -> None:
             print_json({k: ev[k] for k in ("mAP", "per_class", "detections", "boxes")})
         else:
             print(f"{split} frame mAP@0.5 {ev['mAP']:.4f} ({ev['boxes']} boxes)")
+
+    alias(app, "detect-data", detect_data)
+    alias(app, "detect-train", detect_train)
+    alias(app, "detect-eval", detect_eval)
 
     lfb_app = typer.Typer(help="Long-term feature banks: build a bank from a baseline, train FBO heads.",
                           no_args_is_help=True)

@@ -53,5 +53,5 @@ def flow(
                 continue
             state = "exists" if r["skipped"] else f"{r['seconds']:.1f} s"
             print(f"{r['video']}: {r['num_flows']} flow fields {r['width']}x{r['height']} -> {r['dir']} ({state})")
-    if failed:
-        raise typer.Exit(1)
+    if failed:  # 2: no video was done; 1: some failed, the others were done
+        raise typer.Exit(2 if len(failed) == len(videos) else 1)

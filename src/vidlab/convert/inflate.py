@@ -24,6 +24,8 @@ import torch
 from vidlab import models
 from vidlab.convert.registry import ConversionError
 
+INFLATE_MODES = ("average", "center")
+
 _BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
 
@@ -64,6 +66,8 @@ def inflate_kernel(w2d: torch.Tensor, kt: int, mode: str) -> torch.Tensor:
 def inflate_resnet(state2d: dict[str, torch.Tensor], arch: str, *, mode: str = "average",
                    num_classes: int | None = None) -> tuple[torch.nn.Module, dict]:
     """A ``arch`` model (``c2d_r50``, ``i3d_r50``, ``slow_r50_*``...) with the 2D weights inflated."""
+    if mode not in INFLATE_MODES:
+        raise ConversionError(f"unknown inflation mode {mode!r}; choose {' or '.join(INFLATE_MODES)}")
     spec = models.get_spec(arch)
     fc = state2d.get("fc.weight")
     n = num_classes or (int(fc.shape[0]) if fc is not None else spec.num_classes)

@@ -127,11 +127,11 @@ class DataCfg:
     test_crops: int = fld(1, choices=(1, 3), help="spatial crops per view at test time")
     batch_size: int = fld(8, ge=1, help="global batch (all processes together)")
     num_workers: int = fld(0, ge=0, help="data loader worker processes")
-    backend: str = fld("pyav", help="video decoding backend")
+    backend: str = fld("pyav", choices=("pyav", "torchcodec", "auto"), help="video decoding backend")
     # memory: decode each training video once and keep its frames (uint8) in RAM, up to
     # cache_mb per process; videos past the budget are decoded from the file each time
     cache: str | None = fld(None, choices=("memory", "none"), help="memory: decode each training video once and keep its frames in RAM")
-    cache_mb: float = fld(2048.0, help="RAM budget of the memory cache per process (MiB, > 0)")
+    cache_mb: float = fld(2048.0, gt=0, help="RAM budget of the memory cache per process (MiB)")
     # two-stream / TSN inputs (vidlab.data.datasets.flow_clips): None = clips of num_frames x sampling_rate
     modality: str | None = fld(None, choices=("rgb", "flow", "rgb_diff", "rgb+flow"),
                                help="TSN / two-stream snippet input (None: clips of num_frames x sampling_rate)")
@@ -139,7 +139,8 @@ class DataCfg:
     test_segments: int | None = fld(None, ge=1, help="snippets per video at test time (None: num_segments)")
     new_length: int | None = fld(None, ge=1, help="snippet length (None: 1 RGB frame, 5 flow fields / differences)")
     rgb_length: int = fld(1, ge=1, help="RGB frames per snippet for rgb+flow")
-    flow_method: str = fld("farneback", help="optical flow computed on the fly when the lists name videos, not rawframes")
+    flow_method: str = fld("farneback", choices=("farneback", "tvl1", "raft"),
+                           help="optical flow computed on the fly when the lists name videos, not rawframes")
     flow_scale: float = fld(20.0, gt=0, help="flow pixels are divided by this (the jpg cache bound)")
     out_of_bound: str = fld("error", choices=("error", "repeat_last", "loop"), help="videos too short for a snippet")
     min_frames: int | None = fld(None, ge=0, help="a video shorter than this is bad (None: the clip's num_frames)")
@@ -171,14 +172,14 @@ class TrainCfg:
     out_dir: str = fld("runs/default", help="checkpoints, logs and config.yaml go here")
     seed: int = fld(0, help="random seed")
     deterministic: bool = fld(True, help="deterministic algorithms (same numbers on every run)")
-    device: str = fld("auto", help="auto | cpu | cuda | cuda:N")
+    device: str = fld("auto", help="auto | cpu | cuda | cuda:N | mps")
     amp: str = fld("auto", choices=("auto", "off", "bf16", "fp16"), help="mixed precision (auto: on for CUDA, off on CPU)")
     eval_every: int = fld(1, ge=1, help="evaluate on data.val every n epochs (and after the last)")
     tensorboard: bool = fld(True, help="write TensorBoard logs")
     progress: bool = fld(True, help="progress bars")
     # seconds; if the epochs would not fit, the schedule is shortened (so the
     # learning rate still decays fully), and a spent budget stops the run
-    time_budget: float | None = fld(None, help="seconds; the schedule is shortened to fit, a spent budget stops the run")
+    time_budget: float | None = fld(None, gt=0, help="seconds; the schedule is shortened to fit, a spent budget stops the run")
     threads: int | None = fld(None, ge=0, help="torch CPU threads (None or 0: torch's default)")
     # BN statistics over fixed groups of this many clips (PySlowFast's sub-batch
     # BN); None: the whole per-process batch. Same group = same numbers on 1 or N processes.
@@ -187,9 +188,9 @@ class TrainCfg:
     precise_bn: int = fld(0, ge=0, help="recompute BN statistics over this many batches before each evaluation")
     ema: float | None = fld(None, ge=0, le=1, help="decay of an exponential moving average of the weights (e.g. 0.999)")
     checkpoint_every: int = fld(0, ge=0, help="also write a resume point every n steps (0: at epoch ends only)")
-    keep_resume: int = fld(2, help="resume points kept (at least 1)")
+    keep_resume: int = fld(2, ge=1, help="resume points kept")
     log_steps: bool = fld(False, help="write out_dir/steps.jsonl (loss and lr per step)")
-    dist_backend: str = fld("auto", help="auto (gloo on CPU, nccl on CUDA) | gloo | nccl")
+    dist_backend: str = fld("auto", choices=("auto", "gloo", "nccl"), help="process group backend (auto: gloo on CPU, nccl on CUDA)")
 
 
 @dataclass
@@ -432,6 +433,41 @@ def schema() -> list[SchemaRow]:
     return rows
 
 
+def _show_default(value) -> str:
+    if isinstance(value, str):
+        return value if value else "''"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_show_default(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{}" if not value else repr(value)
+    return _show(value)
+
+
+def schema_text() -> str:
+    """The schema as aligned plain text: one line per key (``vidlab train --help-config``)."""
+    rows = [(r.key, r.type, _show_default(r.default), r.range or "-", r.help) for r in schema()]
+    head = ("key", "type", "default", "range", "help")
+    widths = [max(min(len(x[i]), 28) for x in [head, *rows]) for i in range(4)]  # a longer value overflows
+    lines = []
+    for row in [head, *rows]:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row[:4], widths)) + "  " + row[4])
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def schema_markdown() -> str:
+    """The schema as a Markdown table (the README's config table is this text)."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = ["| key | type | default | range | help |", "|---|---|---|---|---|"]
+    for r in schema():
+        lines.append(f"| `{r.key}` | {cell(r.type)} | `{_show_default(r.default)}` | {cell(r.range) or '-'} | "
+                     f"{cell(r.help)} |")
+    return "\n".join(lines) + "\n"
+
+
 # --------------------------------------------------------------------------
 # building and checking
 
@@ -475,12 +511,31 @@ def validate(cfg: Config) -> None:
     """Check every field against its declaration (normalising it to its type in place), then the
     checks between fields."""
     _check_section(cfg, Config, "")
+    _check_model(cfg.model)
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:[0-9]+)?", cfg.train.device):
+        raise ConfigError(f"train.device: must be auto, cpu, cuda, cuda:N or mps, got {_show(cfg.train.device)}")
+    if cfg.solver.steps != sorted(cfg.solver.steps) or any(s <= 0 for s in cfg.solver.steps):
+        raise ConfigError(f"solver.steps: must be increasing epochs > 0, got {cfg.solver.steps!r}")
     if cfg.data.cache == "memory" and cfg.data.cache_mb <= 0:
         raise ConfigError(f"data.cache_mb: must be > 0 with data.cache=memory, got {_show(cfg.data.cache_mb)}")
     if cfg.data.cache == "memory" and cfg.data.modality:
         raise ConfigError("data.cache: memory caches clip datasets; snippet inputs (data.modality) read their own caches")
     if cfg.multigrid.long_cycle and cfg.solver.schedule != "steps":
         raise ConfigError("multigrid.long_cycle follows PySlowFast's step schedule: set solver.schedule=steps and solver.steps")
+
+
+def _check_model(model: ModelCfg) -> None:
+    """``model.arch`` is registered and takes every ``model.kwargs`` key."""
+    from vidlab.models.registry import ModelArgumentError, UnknownModelError, check_arguments, get_spec
+
+    try:
+        spec = get_spec(model.arch)
+    except UnknownModelError as e:
+        raise ConfigError(f"model.arch: {e}") from None
+    try:
+        check_arguments(spec, model.kwargs)
+    except ModelArgumentError as e:
+        raise ConfigError(f"model.kwargs: {e}") from None
 
 
 # --------------------------------------------------------------------------

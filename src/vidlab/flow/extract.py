@@ -196,8 +196,9 @@ def extract_flows(
         estimator = get_estimator(estimator)
     Path(out_root).mkdir(parents=True, exist_ok=True)
     results = []
-    outer = tqdm(videos, desc=f"flow ({estimator.name})", unit="video", disable=not progress, file=sys.stderr,
-                 dynamic_ncols=True)
+    # bars only on a terminal (disable=None): a log file or a pipe gets the result lines alone
+    outer = tqdm(videos, desc=f"flow ({estimator.name})", unit="video", disable=None if progress else True,
+                 file=sys.stderr, dynamic_ncols=True)
     for v in outer:
         inner = []
 
@@ -206,7 +207,7 @@ def extract_flows(
                 return
             if not inner:
                 inner.append(tqdm(total=total, desc=name, unit="field", leave=False, file=sys.stderr,
-                                  dynamic_ncols=True))
+                                  dynamic_ncols=True, disable=None))
             inner[0].update(done - inner[0].n)
 
         out_dir = output_dir_for(v, out_root)

@@ -102,6 +102,7 @@ MAX_DECODE_ERRORS = 32
 SCAN_LIMIT_BYTES = 64 * 1024 * 1024
 
 _BACKENDS = ("pyav", "torchcodec", "auto")
+BACKENDS = _BACKENDS  # public: the choices of every --backend option
 # Demuxers whose frames carry per-frame delays and no keyframe index.
 _SEQUENTIAL_FORMATS = {"gif", "apng", "webp_pipe", "gif_pipe"}
 _SEQUENTIAL_CODECS = {"gif", "apng", "webp"}

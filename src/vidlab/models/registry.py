@@ -50,6 +50,10 @@ class UnknownModelError(VidlabError, KeyError):
         return str(self.args[0])
 
 
+class ModelArgumentError(VidlabError, TypeError):
+    """A builder argument the architecture does not take."""
+
+
 _REGISTRY: dict[str, ModelSpec] = {}
 _ALIASES: dict[str, str] = {}
 
@@ -104,9 +108,58 @@ def build(name: str, num_classes: int | None = None, **overrides) -> nn.Module:
     ``width=32``...).
     """
     spec = get_spec(name)
-    model = spec.builder(num_classes=spec.num_classes if num_classes is None else num_classes, **overrides)
+    check_arguments(spec, overrides)
+    try:
+        model = spec.builder(num_classes=spec.num_classes if num_classes is None else num_classes, **overrides)
+    except TypeError as e:  # an argument the signatures did not reveal (a builder that forwards **kwargs on)
+        bad = [k for k in overrides if f"argument '{k}'" in str(e)]
+        if not bad:
+            raise
+        if "multiple values" in str(e):
+            raise ModelArgumentError(f"{spec.name} sets {bad[0]!r} itself; it cannot be overridden") from None
+        raise ModelArgumentError(_no_such_argument(spec, bad[0])) from None
     setattr(model, "arch", spec.name)  # a plain attribute (the stubs type Module attributes as Tensor | Module)
     return model
+
+
+def builder_arguments(spec: ModelSpec) -> list[str] | None:
+    """The keyword arguments ``build(spec.name, ...)`` takes besides ``num_classes``, sorted; None when
+    a builder passes ``**kwargs`` to something whose arguments cannot be read off."""
+    import inspect
+
+    names: set[str] = set()
+    fn: Callable[..., object] = spec.builder
+    for _ in range(3):  # builder -> the model class it returns (-> its base, rarely)
+        sig = inspect.signature(fn)
+        names |= {n for n, p in sig.parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
+            names.discard("self")
+            names.discard("num_classes")
+            return sorted(names)
+        ret = sig.return_annotation
+        if isinstance(ret, str):
+            ret = getattr(inspect.getmodule(fn), ret, None)
+        if not isinstance(ret, type):
+            return None
+        fn = ret.__init__
+    return None
+
+
+def check_arguments(spec: ModelSpec, overrides: dict) -> None:
+    """Refuse builder arguments ``spec``'s architecture does not take, naming the ones it does."""
+    known = builder_arguments(spec)
+    if known is None:
+        return
+    for key in overrides:
+        if key not in known:
+            raise ModelArgumentError(_no_such_argument(spec, key))
+
+
+def _no_such_argument(spec: ModelSpec, key: str) -> str:
+    known = builder_arguments(spec)
+    takes = f"; it takes {', '.join(known)}" if known else ("; it takes no arguments besides num_classes"
+                                                              if known == [] else "")
+    return f"{spec.name} has no argument {key!r}{takes}"
 
 
 def example_inputs(spec: ModelSpec, model: nn.Module, *, batch: int = 2, size: int = 32,

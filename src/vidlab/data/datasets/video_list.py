@@ -152,7 +152,13 @@ def read_video_list(list_file: str | os.PathLike, root: str | os.PathLike | None
         raise DataError(f"{list_file}: video list not found")
     base = Path(root) if root is not None else list_file.parent
     records = []
-    for n, line in enumerate(list_file.read_text().splitlines(), 1):
+    try:
+        text = list_file.read_text()
+    except UnicodeDecodeError:
+        raise DataError(f"{list_file}: not a text file (a video list has one 'path label' per line)") from None
+    except IsADirectoryError:
+        raise DataError(f"{list_file}: a folder, not a video list file") from None
+    for n, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
