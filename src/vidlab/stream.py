@@ -237,7 +237,8 @@ class PyAVSource(FrameSource):
         i = 0
         try:
             for frame in self._container.decode(self._stream):
-                yield i, (lambda f=frame: frame_to_rgb(f))
+                # the decoder's rule: every frame at the stream's size at open (a size change is resized)
+                yield i, (lambda f=frame: frame_to_rgb(f, size=self.size))
                 i += 1
         except av.FFmpegError as e:
             if i == 0:

@@ -12,7 +12,14 @@ Frame indices
 -------------
 Frame ``i`` is the ``i``-th frame of the video in presentation order, counted
 from 0 -- the frame that a full sequential decode returns at position ``i``.
-How PyAV finds it:
+Frame 0 is the first frame that *decodes*: a stream cut in the middle of a GOP
+(an MPEG-TS recording, a trimmed file) starts with packets whose reference
+frames are missing, which FFmpeg drops; they are neither counted nor indexed,
+so every index in ``[0, num_frames)`` decodes. (At open, the first GOP's
+packets are looked at -- demux only; when the first packet is no keyframe, or
+open-GOP B-frames show before it, the first frame is decoded to find where the
+video really starts, or, for a file decoded from the start and counted, the
+frames that decode are counted.) How PyAV finds frame ``i``:
 
 - Default (MP4/MOV, clean AVI, ...): from the frame's timestamp,
   ``round((pts - start_pts) * time_base * fps)`` with the stream's start time
@@ -32,6 +39,12 @@ How PyAV finds it:
   timestamps and FFmpeg's guesses come out of order); any stream whose decoded
   timestamps turn out missing or out of order (found while decoding; the
   reader switches over by itself).
+
+A seek that lands past the first wanted frame (B-frame reordering around a
+keyframe; MPEG-TS seeks by decode timestamp and lands on the *next* keyframe)
+is redone aiming 8, 32, 128, ... frames earlier, and in the end by decoding
+from the start of the file -- freshly reopened, once a seek to the start has
+landed late too (a seek to the start of an MPEG-TS can skip its first GOP).
 
 Speed: between the seek point and the last wanted frame, packets of unwanted
 frames are decoded with ``skip_frame=NONREF`` (non-reference frames, e.g.
@@ -55,8 +68,23 @@ The rule, cheapest first:
    duration is measured from the stream's first timestamp). This can be off by
    a frame or two, which the end-of-stream rule below absorbs.
 
-For all the clips in ``shared/data/real`` this gives the decoded counts of its
-MANIFEST exactly.
+In all three, frames that cannot be decoded at the start (see "Frame indices")
+are left out. For all the clips in ``shared/data/real`` this gives the decoded
+counts of its MANIFEST exactly.
+
+Frame size
+----------
+Every frame that comes back -- from :meth:`VideoReader.get_frames` (batch or
+single index), :meth:`VideoReader.iter_frames` and :meth:`VideoReader.read_all`
+alike -- has ``VideoInfo``'s ``(width, height)``: the stream's size as FFmpeg
+reports it at open (normally the first frame's). A frame of another size (a
+stream whose resolution changes mid-way, e.g. concatenated MPEG-TS or MJPEG
+with frames of varying size, or a damaged file whose frames disagree with its
+header) is resized to it, ignoring the aspect ratio, with swscale's
+**bilinear** filter (:data:`RESIZE_INTERPOLATION`) in the same pass as the RGB
+conversion; the torchcodec backend uses torch's antialiased bilinear
+(:func:`resize_rgb`). A header size above :data:`MAX_FRAME_PIXELS` is refused
+as corrupt.
 
 End of stream
 -------------
@@ -90,6 +118,7 @@ __all__ = [
     "VideoReader",
     "frame_to_rgb",
     "probe_video",
+    "resize_rgb",
     "torchcodec_status",
 ]
 
@@ -100,6 +129,10 @@ CLAMP_TOLERANCE = 2
 MAX_DECODE_ERRORS = 32
 #: Files without a stored frame count are counted by demuxing up to this size.
 SCAN_LIMIT_BYTES = 64 * 1024 * 1024
+#: Larger frame sizes in a stream header are taken for corruption (8192 x 8192; 8K UHD is 33 Mpx).
+MAX_FRAME_PIXELS = 8192 * 8192
+#: How frames of another size than ``VideoInfo``'s are resized to it (swscale's flag).
+RESIZE_INTERPOLATION = "BILINEAR"
 
 _BACKENDS = ("pyav", "torchcodec", "auto")
 BACKENDS = _BACKENDS  # public: the choices of every --backend option
@@ -260,22 +293,41 @@ def _shortfall(path: str, expected: int, decoded: int, index: int) -> str:
     raise VideoDecodeError(path, f"truncated: expected {expected} frames, decoded {decoded}")
 
 
-def frame_to_rgb(frame: Any) -> np.ndarray:
+def frame_to_rgb(frame: Any, size: tuple[int, int] | None = None) -> np.ndarray:
     """``(H, W, 3)`` uint8 RGB of a decoded PyAV frame.
 
-    ``threads=1`` matters: by default swscale picks its own thread count per
-    call, which costs 2-100x more than the conversion itself (0.05 ms for
-    340x256) and fights the decoder's threads for the cores.
+    ``size=(width, height)`` resizes it in the same swscale pass, with
+    :data:`RESIZE_INTERPOLATION` (bilinear). ``threads=1`` matters: by default
+    swscale picks its own thread count per call, which costs 2-100x more than
+    the conversion itself (0.05 ms for 340x256) and fights the decoder's
+    threads for the cores.
     """
     global _RGB_KW
+    kw: dict[str, Any] = {}
+    if size is not None and (frame.width, frame.height) != tuple(size):
+        kw = {"width": int(size[0]), "height": int(size[1]), "interpolation": RESIZE_INTERPOLATION}
     try:
-        return frame.to_ndarray(**_RGB_KW)
+        return frame.to_ndarray(**_RGB_KW, **kw)
     except TypeError:  # PyAV without the ``threads`` argument
         _RGB_KW = {"format": "rgb24"}
-        return frame.to_ndarray(**_RGB_KW)
+        return frame.to_ndarray(**_RGB_KW, **kw)
 
 
 _RGB_KW: dict[str, Any] = {"format": "rgb24", "threads": 1}
+
+
+def resize_rgb(frames: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``(N, H, W, 3)`` uint8 frames resized to ``(N, height, width, 3)``, bilinear.
+
+    Antialiased when shrinking, like swscale's bilinear filter (for decoders
+    whose frames are not PyAV frames, e.g. torchcodec's).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    y = F.interpolate(x, size=(int(height), int(width)), mode="bilinear", align_corners=False, antialias=True)
+    return y.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
 
 
 def _decode(cc: Any, packet: Any) -> list[Any]:
@@ -301,8 +353,11 @@ class _PyAVDecoder:
         self._seq_container = None
         self._seq_next = 0
         self._skip_ok = True  # skip unrequested non-reference frames while decoding
+        self._seek_back = 0  # frames to aim a seek before the wanted one (learnt, see _collect_timed)
+        self._reopen_to_start = False  # True once a seek to the start landed late: reopen instead
         self._decoded_count: int | None = None  # frames that really decode, once known
         self._count_exact = True  # False when num_frames is estimated from the duration
+        self._lead_in = 0  # undecodable frames at the start of a file whose count is estimated
         self._container = self._open()
         try:
             self._analyse()
@@ -337,8 +392,11 @@ class _PyAVDecoder:
             stream = streams[0]
             if stream.codec_context is None:
                 raise VideoDecodeError(self.path, "unsupported video codec (no decoder in this FFmpeg build)")
-            if not stream.codec_context.width or not stream.codec_context.height:
+            width, height = stream.codec_context.width, stream.codec_context.height
+            if not width or not height:
                 raise VideoDecodeError(self.path, "video stream has no frame size (corrupt or unsupported)")
+            if width * height > MAX_FRAME_PIXELS:
+                raise VideoDecodeError(self.path, f"implausible frame size {width}x{height} (corrupt header?)")
             stream.thread_type = "AUTO"  # frame + slice threading
             stream.thread_count = self.threads
         except BaseException:
@@ -350,6 +408,8 @@ class _PyAVDecoder:
         c = self._container
         s = c.streams.video[0]
         self._stream = s
+        # every frame comes back at this size (the stream header's), see "Frame size"
+        self._size = (int(s.codec_context.width), int(s.codec_context.height))
         self._time_base = Fraction(s.time_base or Fraction(1, 1))
         rate = s.average_rate or s.guessed_rate or s.base_rate
         if not rate or rate <= 0:
@@ -375,17 +435,106 @@ class _PyAVDecoder:
         self._pts_table: list[int] | None = None
         self._pts_rank: dict[int, int] | None = None
         stored = int(s.frames or 0)
+        pts: list[int] | None = None
         if self._packed_avi:
             self._scanned, _ = self._scan_packets(min_size=2)
         elif self._sequential or (stored <= 0 and os.path.getsize(self.path) <= SCAN_LIMIT_BYTES):
             self._scanned, pts = self._scan_packets(min_size=1)
-            if not self._sequential and pts:
-                pts.sort()
-                if len(set(pts)) != len(pts):
-                    self._sequential = True
-                elif any(self._index_of(p) != k for k, p in enumerate(pts)):
-                    self._pts_table = pts
-                    self._pts_rank = {p: k for k, p in enumerate(pts)}
+        if not self._sequential and pts and len(set(pts)) != len(pts):
+            self._sequential = True  # repeated timestamps: count frames instead
+        if self._sequential:
+            if self._may_start_undecodable():
+                # frames that do not decode at the start are not counted (see
+                # "Frame indices"); a sequential index has no timestamps to tell
+                # them by, so count what decodes (a damaged or cut file: rare)
+                self._scanned = self._count_decoded() or self._scanned
+            return
+        pts = self._drop_undecodable_start(pts)
+        if pts:
+            pts.sort()
+            if any(self._index_of(p) != k for k, p in enumerate(pts)):
+                self._pts_table = pts
+                self._pts_rank = {p: k for k, p in enumerate(pts)}
+
+    def _drop_undecodable_start(self, pts: list[int] | None) -> list[int] | None:
+        """Make the first frame that decodes frame 0 (timed mode).
+
+        A stream cut in the middle of a GOP (an MPEG-TS recording, a trimmed
+        file) starts with packets that reference frames it does not contain;
+        FFmpeg drops them. They are not counted, and indices start at the first
+        decoded frame. ``pts`` are the scanned packet timestamps (``None`` when
+        the file was not scanned); returns those of the frames that count.
+        """
+        if not self._may_start_undecodable():
+            return pts
+        first = self._first_decoded_pts()
+        if first is None or first <= self._start_pts:
+            return pts
+        if pts is None and int(self._stream.frames or 0) > 0:
+            # a stored count: recount the packets without the dropped ones
+            _, stored_pts = self._scan_packets(min_size=1)
+            kept = [p for p in stored_pts if p >= first]
+            if not kept or len(kept) == len(stored_pts):
+                return None
+            self._start_pts = first
+            self._scanned = len(kept)
+            return kept
+        if pts is None:
+            # a large file without a count: the estimate from the duration leaves out the lead-in
+            if self._format != "matroska,webm":  # (its estimate runs from the start pts already)
+                self._lead_in = max(self._index_of(first), 0)
+            self._start_pts = first
+            return None
+        kept = [p for p in pts if p >= first]
+        if not kept or len(kept) == len(pts):
+            return pts
+        self._start_pts = first
+        self._scanned = len(kept)
+        return kept
+
+    def _may_start_undecodable(self) -> bool:
+        """Whether the first GOP's packets suggest frames that cannot decode: the
+        first packet is no keyframe, or a packet before the next keyframe shows
+        earlier than the first one (open-GOP B-frames). Demux only; the main
+        container is seeked or reopened before every decode, so reading from it
+        here costs nothing later."""
+        import av
+
+        first_key: int | None = None
+        seen = 0
+        demux = self._container.demux(self._stream)
+        try:
+            for packet in demux:
+                if not packet.size:
+                    continue
+                if packet.pts is None:
+                    return False
+                seen += 1
+                if first_key is None:
+                    if not packet.is_keyframe:
+                        return True
+                    first_key = int(packet.pts)
+                elif packet.is_keyframe or seen > 64:
+                    return False
+                elif packet.pts < first_key:
+                    return True
+        except (av.FFmpegError, OSError):
+            return False
+        finally:
+            demux.close()
+        return False
+
+    def _first_decoded_pts(self) -> int | None:
+        """The timestamp of the first frame that decodes from the start of the file."""
+        c = self._open(configure=False)
+        frames = self._packets_to_frames(c)
+        try:
+            for frame in frames:
+                return None if frame.pts is None else int(frame.pts)
+            return None
+        finally:
+            frames.close()
+            c.close()
 
     def _peek_packed_avi(self) -> bool:
         """AVI with packed B-frames or frame-skip markers (pts != dts, 1-byte packets)."""
@@ -459,8 +608,8 @@ class _PyAVDecoder:
             fps=fps,
             num_frames=int(num),
             duration=float(duration),
-            width=int(cc.width),
-            height=int(cc.height),
+            width=self._size[0],
+            height=self._size[1],
             codec=str(cc.name),
             has_audio=len(c.streams.audio) > 0,
         )
@@ -475,7 +624,7 @@ class _PyAVDecoder:
         if duration > 0:
             # Matroska/WebM durations run from 0, not from the first timestamp
             start = float(self._start_pts * self._time_base) if self._format == "matroska,webm" else 0.0
-            return max(int(round((duration - max(start, 0.0)) * float(self._rate))), 0)
+            return max(int(round((duration - max(start, 0.0)) * float(self._rate))) - self._lead_in, 0)
         return 0
 
     # -- timestamps <-> indices -----------------------------------------------------------
@@ -499,7 +648,7 @@ class _PyAVDecoder:
         return math.floor(self._start_pts + (Fraction(index) + Fraction(2, 5)) * self._den / self._num)
 
     # -- decoding core ----------------------------------------------------------------
-    def _packets_to_frames(self, container, skip=None) -> Iterator[Any]:
+    def _packets_to_frames(self, container, skip=None) -> Generator[Any, None, None]:
         """Decode the video stream of ``container`` from its current position.
 
         ``skip(pts) -> bool`` marks packets whose frame is not wanted: they are
@@ -581,11 +730,14 @@ class _PyAVDecoder:
         """(index, frame) from the keyframe at or before ``first``; indices from timestamps."""
         import av
 
+        if from_start and self._reopen_to_start:
+            self._rewind()
         c, s = self._container, self._stream
-        try:
-            c.seek(self._seek_pts(0 if from_start else first), stream=s, backward=True, any_frame=False)
-        except (av.FFmpegError, OSError):
-            raise _Restart from None  # not seekable: decode from the start instead
+        if not (from_start and self._reopen_to_start):
+            try:
+                c.seek(self._seek_pts(0 if from_start else first), stream=s, backward=True, any_frame=False)
+            except (av.FFmpegError, OSError):
+                raise _Restart from None  # not seekable: decode from the start instead
         skip = None
         if wanted is not None and self._skip_ok:
             index_of = self._index_of
@@ -606,6 +758,13 @@ class _PyAVDecoder:
 
     def _reopen(self):
         return self._open(configure=True)
+
+    def _rewind(self) -> None:
+        """Put the main container back at the start of the file (a fresh open)."""
+        fresh = self._reopen()
+        old, self._container, self._stream = self._container, fresh, fresh.streams.video[0]
+        if old is not None:
+            old.close()
 
     def _sequential_frames(self, first: int) -> Iterator[tuple[int, Any]]:
         """(index, frame) counted from the start; resumes the running pass when it can."""
@@ -656,50 +815,69 @@ class _PyAVDecoder:
                 self._decoded_count = None
         if found is None:
             found = self._collect_sequential(wanted)
-        shapes = {a.shape for a in found.values()}
-        if len(shapes) > 1:
-            raise VideoDecodeError(self.path, f"frame size changes inside the video ({sorted(shapes)})")
-        out = np.empty((idx.size,) + shapes.pop(), np.uint8)
+        w, h = self._size
+        out = np.empty((idx.size, h, w, 3), np.uint8)
         for j, i in enumerate(idx.tolist()):
             out[j] = found[i]
         return out
 
+    def _rgb(self, frame: Any) -> np.ndarray:
+        """RGB of a decoded frame at the stream's size (resized when the frame's differs)."""
+        w, h = self._size
+        if frame.width == w and frame.height == h:
+            return frame_to_rgb(frame)
+        return frame_to_rgb(frame, size=(w, h))
+
     def _collect_timed(self, wanted: list[int]) -> dict[int, np.ndarray]:
         want_set = set(wanted)
-        from_start = False
-        for _ in range(4):
-            result = self._collect_timed_once(wanted, want_set, from_start)
+        back = self._seek_back  # how many frames before the first wanted one the seek aims
+        late = 0
+        for _ in range(12):
+            seek_to = wanted[0] - back
+            from_start = seek_to <= 0
+            result = self._collect_timed_once(wanted, want_set, from_start, max(seek_to, 0))
             if result == "late":
                 # the seek landed after the first wanted frame (B-frame reordering
-                # around a keyframe): decode from the start instead
+                # around a keyframe; MPEG-TS seeks by decode timestamp and lands on
+                # the next keyframe): aim earlier, and in the end decode from the start
                 if from_start:
-                    raise _Restart
-                from_start = True
+                    if self._reopen_to_start:
+                        raise _Restart
+                    # even a seek to the start landed late (an MPEG-TS can skip its
+                    # first GOP): go to the start by reopening the file from now on
+                    self._reopen_to_start = True
+                    continue
+                late += 1
+                back = max(8, 4 * back)
             elif result == "skipped":
                 # a wanted frame was not decoded while frames were being skipped:
                 # stop skipping for this file and redo the request
                 self._skip_ok = False
             else:
+                if late >= 2 or (late and self._seek_back):
+                    # this demuxer's seeks land late: aim that far back from now on
+                    self._seek_back = max(self._seek_back, back)
                 return result
         raise _Restart
 
-    def _collect_timed_once(self, want: list[int], want_set: set[int], from_start: bool):
+    def _collect_timed_once(self, want: list[int], want_set: set[int], from_start: bool, seek_to: int):
         found: dict[int, np.ndarray] = {}
         n, ptr = len(want), 0
         prev_idx, prev_frame, prev_rgb = -(1 << 62), None, None
         gap_filled = False
         skipping = self._skip_ok
-        gen = self._timed_frames(want[0], want_set, from_start)
+        gen = self._timed_frames(seek_to, want_set, from_start)
         try:
             for idx, frame in gen:
                 if prev_frame is None and idx > want[0]:
-                    # the first frame decoded lies past the first wanted index
-                    if not (from_start or want[0] <= 0):
+                    # the first frame decoded lies past the first wanted index: the
+                    # seek landed late (see _collect_timed)
+                    if not (from_start and self._reopen_to_start):
                         return "late"
                     # the video's first frame: earlier slots show it (tiny lead-in only)
                     if idx - want[0] > CLAMP_TOLERANCE:
                         raise VideoDecodeError(self.path, f"frame {want[0]} precedes the first decodable frame ({idx})")
-                    prev_rgb = frame_to_rgb(frame)
+                    prev_rgb = self._rgb(frame)
                     while ptr < n and want[ptr] < idx:
                         found[want[ptr]] = prev_rgb
                         ptr += 1
@@ -708,7 +886,7 @@ class _PyAVDecoder:
                 while ptr < n and want[ptr] < idx:
                     # no frame starts in this slot: the frame before it is on screen
                     if prev_rgb is None:
-                        prev_rgb = frame_to_rgb(prev_frame)
+                        prev_rgb = self._rgb(prev_frame)
                     found[want[ptr]] = prev_rgb
                     gap_filled = True
                     ptr += 1
@@ -719,7 +897,7 @@ class _PyAVDecoder:
                 prev_idx, prev_frame = idx, frame
                 if want[ptr] == idx:
                     if prev_rgb is None:
-                        prev_rgb = frame_to_rgb(frame)
+                        prev_rgb = self._rgb(frame)
                     found[idx] = prev_rgb
                     ptr += 1
                     if ptr == n:
@@ -750,7 +928,7 @@ class _PyAVDecoder:
             if last_frame is None:
                 raise VideoDecodeError(self.path, f"truncated: expected {expected} frames, decoded {decoded}")
             if last_rgb is None:
-                last_rgb = frame_to_rgb(last_frame)
+                last_rgb = self._rgb(last_frame)
             found[w] = last_rgb
         return found
 
@@ -761,7 +939,7 @@ class _PyAVDecoder:
         for idx, frame in self._sequential_frames(want[0]):
             last_frame = frame
             if idx == want[ptr]:
-                found[idx] = frame_to_rgb(frame)
+                found[idx] = self._rgb(frame)
                 ptr += 1
                 if ptr == n:
                     break
@@ -778,7 +956,7 @@ class _PyAVDecoder:
         try:
             for frame in self._packets_to_frames(c):
                 n += 1
-                yield frame_to_rgb(frame)
+                yield self._rgb(frame)
         finally:
             c.close()
         expected = self.info.num_frames
@@ -909,8 +1087,15 @@ class _TorchCodecDecoder:
             batch = self._dec.get_frames_at([int(i) for i in wanted])
         except Exception as e:
             raise VideoDecodeError(self.path, f"decode failed (torchcodec: {_short(e, self.path)})") from None
-        data = batch.data.numpy()
+        data = self._fit(batch.data.numpy())
         return np.ascontiguousarray(data[inverse])
+
+    def _fit(self, data: np.ndarray) -> np.ndarray:
+        """A ``(N, H, W, 3)`` batch at info's size (see "Frame size")."""
+        info = self.info
+        if data.shape[1:3] == (info.height, info.width):
+            return data
+        return resize_rgb(data, info.width, info.height)
 
     def iter_frames(self) -> Iterator[np.ndarray]:
         chunk = 32
@@ -919,7 +1104,7 @@ class _TorchCodecDecoder:
                 batch = self._dec.get_frames_in_range(start, min(start + chunk, self._num))
             except Exception as e:
                 raise VideoDecodeError(self.path, f"decode failed (torchcodec: {_short(e, self.path)})") from None
-            yield from batch.data.numpy()
+            yield from self._fit(batch.data.numpy())
 
     def close(self) -> None:
         self._dec = None
