@@ -227,3 +227,51 @@ def test_implausible_header_size(gop_mp4, monkeypatch):
     monkeypatch.setattr(video_mod, "MAX_FRAME_PIXELS", 64 * 47)
     with pytest.raises(VideoDecodeError, match="implausible frame size 64x48"):
         VideoReader(gop_mp4)
+
+
+def test_implausible_frame_side(gop_mp4, monkeypatch):
+    """A side past MAX_FRAME_SIDE is refused even when the pixel count would pass (fuzz case: a GIF whose
+    height field became 65504 decoded 79 frames of 224x65504, 8 s of work for garbage)."""
+    monkeypatch.setattr(video_mod, "MAX_FRAME_SIDE", 63)
+    with pytest.raises(VideoDecodeError, match="implausible frame size 64x48"):
+        VideoReader(gop_mp4)
+    monkeypatch.setattr(video_mod, "MAX_FRAME_SIDE", 64)
+    VideoReader(gop_mp4).close()
+
+
+def test_demuxer_index_error_ends_the_stream(gop_mp4, monkeypatch):
+    """PyAV's demuxer raises IndexError on a packet of a stream that appeared after opening (fuzz: corrupt
+    MPEG-TS); the decoder treats it as the end of the readable data: a VideoDecodeError or fewer frames."""
+    import av
+
+    real_demux = av.container.InputContainer.demux
+
+    class Boom:
+        def __init__(self, it):
+            self.it, self.n = it, 0
+
+        def __iter__(self):
+            return self
+
+        def __next__(self):
+            self.n += 1
+            if self.n > 3:
+                raise IndexError("list index out of range")
+            return next(self.it)
+
+        def close(self):
+            pass
+
+    made = []
+
+    def demux(self, *a, **k):
+        made.append(Boom(real_demux(self, *a, **k)))
+        return made[-1]
+
+    monkeypatch.setattr(av.container.InputContainer, "demux", demux)
+    try:
+        with VideoReader(gop_mp4) as r:
+            r.read_all()
+    except VideoDecodeError:
+        pass
+    assert made and any(b.n > 3 for b in made)  # the IndexError was raised, and handled

@@ -83,8 +83,9 @@ with frames of varying size, or a damaged file whose frames disagree with its
 header) is resized to it, ignoring the aspect ratio, with swscale's
 **bilinear** filter (:data:`RESIZE_INTERPOLATION`) in the same pass as the RGB
 conversion; the torchcodec backend uses torch's antialiased bilinear
-(:func:`resize_rgb`). A header size above :data:`MAX_FRAME_PIXELS` is refused
-as corrupt.
+(:func:`resize_rgb`). A header size above :data:`MAX_FRAME_PIXELS`, or a side
+longer than :data:`MAX_FRAME_SIDE` (16384, past every video codec level in use;
+e.g. a GIF whose height field was damaged to 65504), is refused as corrupt.
 
 End of stream
 -------------
@@ -131,6 +132,7 @@ MAX_DECODE_ERRORS = 32
 SCAN_LIMIT_BYTES = 64 * 1024 * 1024
 #: Larger frame sizes in a stream header are taken for corruption (8192 x 8192; 8K UHD is 33 Mpx).
 MAX_FRAME_PIXELS = 8192 * 8192
+MAX_FRAME_SIDE = 16384
 #: How frames of another size than ``VideoInfo``'s are resized to it (swscale's flag).
 RESIZE_INTERPOLATION = "BILINEAR"
 
@@ -395,7 +397,7 @@ class _PyAVDecoder:
             width, height = stream.codec_context.width, stream.codec_context.height
             if not width or not height:
                 raise VideoDecodeError(self.path, "video stream has no frame size (corrupt or unsupported)")
-            if width * height > MAX_FRAME_PIXELS:
+            if width * height > MAX_FRAME_PIXELS or max(width, height) > MAX_FRAME_SIDE:
                 raise VideoDecodeError(self.path, f"implausible frame size {width}x{height} (corrupt header?)")
             stream.thread_type = "AUTO"  # frame + slice threading
             stream.thread_count = self.threads
@@ -518,7 +520,7 @@ class _PyAVDecoder:
                     return False
                 elif packet.pts < first_key:
                     return True
-        except (av.FFmpegError, OSError):
+        except (av.FFmpegError, OSError, IndexError):  # IndexError: see next_packet in _packets_to_frames
             return False
         finally:
             demux.close()
@@ -551,7 +553,7 @@ class _PyAVDecoder:
                 n += 1
                 if n >= 32:
                     break
-        except av.FFmpegError:
+        except (av.FFmpegError, IndexError):
             return True
         finally:
             c.close()
@@ -571,7 +573,7 @@ class _PyAVDecoder:
                     packet = next(demux)
                 except StopIteration:
                     break
-                except (av.FFmpegError, OSError):
+                except (av.FFmpegError, OSError, IndexError):
                     break  # unreadable from here on: count what came before
                 if packet.size >= min_size:
                     n += 1
@@ -668,7 +670,9 @@ class _PyAVDecoder:
         def next_packet():
             try:
                 return next(demux)
-            except (StopIteration, av.FFmpegError, OSError):
+            except (StopIteration, av.FFmpegError, OSError, IndexError):
+                # IndexError: PyAV's demuxer fails on a packet of a stream that appeared after the
+                # file was opened (a corrupt MPEG-TS); like a read error, the stream ends there
                 return None
 
         # An unwanted keyframe directly followed by another keyframe, in a
