@@ -54,11 +54,23 @@ def is_int8_program(path: os.PathLike | str) -> bool:
 
 
 def is_generator_file(path: os.PathLike | str) -> bool:
-    """True for a CartoonGAN weights file or int8 program (a vidlab checkpoint has a ``STEM.json`` sidecar)."""
+    """True for a CartoonGAN weights file or int8 program: not a vidlab checkpoint, which has a ``STEM.json``
+    sidecar or, without one (a kill before it was written), describes itself inside the weights file."""
     p = Path(path)
     if is_int8_program(p):
         return True
-    return p.suffix in WEIGHT_SUFFIXES and p.is_file() and not p.with_suffix(".json").is_file()
+    if not (p.suffix in WEIGHT_SUFFIXES and p.is_file()) or p.with_suffix(".json").is_file():
+        return False
+    if p.suffix == ".safetensors":
+        from vidlab.models import read_meta
+        from vidlab.models.checkpoint import CheckpointError
+
+        try:
+            read_meta(p)
+            return False
+        except CheckpointError:
+            return True
+    return True
 
 
 def calibration_images(source: os.PathLike | str, hw: tuple[int, int], limit: int = 16) -> list[Tensor]:

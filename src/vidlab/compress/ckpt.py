@@ -20,13 +20,25 @@ The weights file depends on the method:
     Python objects). :func:`load_compressed` wraps it in a module carrying
     ``.meta``.
 
+Each is one atomic unit, as :mod:`vidlab.models.checkpoint` describes: the
+weights file embeds the sidecar document and the digests to verify itself,
+is renamed into place first (the commit), and the sidecar follows. A
+safetensors one goes through :func:`vidlab.models.save`; a program embeds the
+document as the extra file ``vidlab.json`` (with ``program_sha256``, the
+digest of its records) and that file's sha256 as ``vidlab.sha256``. When the
+sidecar is missing or stale (a process killed between the two renames),
+:func:`~vidlab.models.read_meta` returns the embedded document and the loaders
+here check the file against its own digests.
+
 :func:`load_compressed` also loads ordinary checkpoints, so callers can use it
 for any vidlab checkpoint.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 from pathlib import Path
 
@@ -34,16 +46,21 @@ import torch
 from torch import nn
 
 from vidlab.models.checkpoint import (
+    PROGRAM_DOC,
+    PROGRAM_SHA,
+    PROGRAM_SUFFIX,
     CheckpointError,
+    atomic_write_bytes,
     checkpoint_paths,
+    program_sha256,
     read_meta,
     register_loader,
+    sidecar_document,
     verify_sha256,
     write_sidecar,
 )
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
-PROGRAM_SUFFIX = ".ts"
 
 
 def stem_of(path: str | os.PathLike) -> Path:
@@ -65,15 +82,28 @@ def weights_file(path: str | os.PathLike, meta: dict | None = None) -> Path:
 
 
 def save_program(program: torch.jit.ScriptModule, path: str | os.PathLike, meta: dict, compression: dict) -> Path:
-    """Write an int8 TorchScript program + sidecar; returns the program path."""
+    """Write an int8 TorchScript program (embedding its document) and then its sidecar; returns the program path."""
     stem = stem_of(path)
     stem.parent.mkdir(parents=True, exist_ok=True)
     target = stem.with_name(stem.name + PROGRAM_SUFFIX)
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-    torch.jit.save(program, str(tmp))
-    os.replace(tmp, target)
-    write_sidecar(stem, {**meta, "compression": compression}, target.name, target.read_bytes())
+    doc = sidecar_document({**meta, "compression": compression}, target.name)
+    # the records' digest goes into the document, the document into the archive: serialise twice
+    # (the records do not depend on the extra files; checked below)
+    doc["program_sha256"] = program_sha256(_serialise(program, {}))
+    text = json.dumps(doc, sort_keys=True)
+    self_sha = hashlib.sha256(text.encode()).hexdigest()
+    blob = _serialise(program, {PROGRAM_DOC: text, PROGRAM_SHA: self_sha})
+    if program_sha256(blob) != doc["program_sha256"]:  # pragma: no cover - torch.jit.save is deterministic
+        raise CheckpointError(f"{target}: TorchScript wrote different records twice; cannot embed its digest")
+    atomic_write_bytes(target, blob)  # the commit: from here on the stem loads as the new checkpoint
+    write_sidecar(stem, doc, target.name, blob, self_sha256=self_sha)
     return target
+
+
+def _serialise(program: torch.jit.ScriptModule, extra: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    torch.jit.save(program, buf, _extra_files=extra)
+    return buf.getvalue()
 
 
 def save_state(model: nn.Module, path: str | os.PathLike, meta: dict, compression: dict) -> Path:
