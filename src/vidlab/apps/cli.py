@@ -74,7 +74,11 @@ def demo(
 @app.command()
 def classify(
     videos: List[Path] = typer.Argument(..., help="Video files (any format FFmpeg reads: mp4, avi, mkv, webm, gif...)."),
-    checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="vidlab checkpoint (.safetensors with its .json)."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c",
+                                              help="vidlab checkpoint (.safetensors with its .json)."),
+    model_name: Optional[str] = typer.Option(None, "--model", help="A published checkpoint instead of --checkpoint: "
+                                             "an architecture or hub entry (`vidlab hub list`)."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="With --model: the hub tag (default DEFAULT)."),
     topk: int = typer.Option(5, "--topk", "-k", min=1, help="How many classes to report."),
     stride: Optional[float] = typer.Option(None, "--stride", help="Seconds between window starts (default: one clip span)."),
     backend: str = typer.Option("pyav", "--backend", help="Decoder: pyav, torchcodec or auto."),
@@ -96,7 +100,9 @@ def classify(
     if stride is not None and not stride > 0:
         raise typer.BadParameter(f"must be > 0 seconds, got {stride:g}", param_hint="'--stride'")
     _check_backend(backend)
-    model = models.load(checkpoint)  # also int8 / pruned checkpoints from `vidlab compress`
+    from vidlab.apps.cli_hub import checkpoint_for
+
+    model = models.load(checkpoint_for(checkpoint, model_name, weights))  # also int8 / pruned (`vidlab compress`)
     if compile_:
         from vidlab.compress import compile_for_cpu
 
@@ -222,7 +228,10 @@ def _spawn_torchrun(nproc: int, config: Path, overrides: list[str], resume: bool
 
 @app.command("eval")
 def evaluate(
-    checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="vidlab checkpoint to evaluate."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="vidlab checkpoint to evaluate."),
+    model_name: Optional[str] = typer.Option(None, "--model", help="A published checkpoint instead of --checkpoint: "
+                                             "an architecture or hub entry (`vidlab hub list`)."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="With --model: the hub tag (default DEFAULT)."),
     video_list: Path = typer.Option(..., "--list", help="Video list ('path label' per line)."),
     root: Optional[Path] = typer.Option(None, "--root", help="Folder the list's relative paths start from."),
     views: int = typer.Option(1, "--views", min=1, help="Temporal views per video."),
@@ -232,9 +241,11 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
 ):
     """Evaluate a checkpoint on a video list: clip/video top-1/top-5, mean-class accuracy."""
+    from vidlab.apps.cli_hub import checkpoint_for
     from vidlab.apps.evaluate import run_eval
 
-    res = run_eval(checkpoint, video_list, root=root, views=views, crops=crops, batch_size=batch_size, out=out)
+    res = run_eval(checkpoint_for(checkpoint, model_name, weights), video_list, root=root, views=views, crops=crops,
+                   batch_size=batch_size, out=out)
     if as_json:
         print_json(res)
     else:
@@ -356,6 +367,7 @@ COMMAND_MODULES = (
     "vidlab.apps.cli_compress",
     "vidlab.apps.cli_cartoon",
     "vidlab.apps.cli_serve",
+    "vidlab.apps.cli_hub",
 )
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable, cast
 
 import torch
@@ -101,13 +104,55 @@ def list_aliases() -> dict[str, str]:
     return dict(sorted(_ALIASES.items()))
 
 
-def build(name: str, num_classes: int | None = None, **overrides) -> nn.Module:
-    """Build an architecture by name (or alias) with freshly initialised weights.
+# ``weights=TAG`` in build(): a function (arch, tag) -> local vidlab checkpoint path, registered by
+# vidlab.hub when it is imported (models/ never imports the hub: build() imports it by name, through
+# importlib, only when a tag is asked for and no resolver is set yet).
+WeightsResolver = Callable[[str, str], "str | os.PathLike"]
+WEIGHTS_RESOLVER_MODULE = "vidlab.hub"
+_weights_resolver: WeightsResolver | None = None
+
+
+def set_weights_resolver(resolver: WeightsResolver | None) -> None:
+    """Register ``resolver(arch, tag) -> checkpoint path``, used by ``build(..., weights=TAG)``."""
+    global _weights_resolver
+    _weights_resolver = resolver
+
+
+def is_weights_path(weights: "str | os.PathLike") -> bool:
+    """Whether ``build``'s ``weights`` is a file path (a path object, a string with a folder separator or a
+    ``.safetensors``/``.json`` suffix) rather than a published tag (``DEFAULT``, ``kinetics400``...)."""
+    if isinstance(weights, os.PathLike):
+        return True
+    return "/" in weights or os.sep in weights or weights.endswith((".safetensors", ".json"))
+
+
+def weights_path(arch: str, weights: "str | os.PathLike") -> Path:
+    """The local vidlab checkpoint for ``build(arch, weights=...)``: a path as given, or a tag resolved
+    (downloaded and converted once, then cached) by the registered resolver."""
+    if is_weights_path(weights):
+        return Path(weights)
+    if _weights_resolver is None:
+        importlib.import_module(WEIGHTS_RESOLVER_MODULE)  # registers its resolver on import
+    if _weights_resolver is None:
+        raise ModelArgumentError(f"weights={weights!r} names published weights, and no weights resolver is "
+                                 f"registered ({WEIGHTS_RESOLVER_MODULE} registers one)")
+    return Path(_weights_resolver(get_spec(arch).name, str(weights)))
+
+
+def build(name: str, num_classes: int | None = None, weights: "str | os.PathLike | None" = None,
+          **overrides) -> nn.Module:
+    """Build an architecture by name (or alias) with freshly initialised weights, or with ``weights``.
 
     ``overrides`` go to the builder as plain keyword arguments (``dropout=0.2``,
-    ``width=32``...).
+    ``width=32``...). ``weights``: None (random initialisation), a published tag (``"DEFAULT"``, the
+    architecture's first hub entry, or e.g. ``"kinetics400"``; downloaded once into ``$VIDLAB_HOME/hub``)
+    or the path of a vidlab checkpoint. With weights the model is returned as :func:`vidlab.models.load`
+    returns it (eval mode, ``.meta`` set); ``num_classes`` other than the checkpoint's gives a fresh
+    classifier of that size (``reset_classifier``) on top of the loaded features.
     """
     spec = get_spec(name)
+    if weights is not None:
+        return _build_with_weights(spec, num_classes, weights, overrides)
     check_arguments(spec, overrides)
     try:
         model = spec.builder(num_classes=spec.num_classes if num_classes is None else num_classes, **overrides)
@@ -120,6 +165,28 @@ def build(name: str, num_classes: int | None = None, **overrides) -> nn.Module:
         raise ModelArgumentError(_no_such_argument(spec, bad[0])) from None
     setattr(model, "arch", spec.name)  # a plain attribute (the stubs type Module attributes as Tensor | Module)
     return model
+
+
+def _build_with_weights(spec: ModelSpec, num_classes: int | None, weights: "str | os.PathLike",
+                        overrides: dict) -> nn.Module:
+    from vidlab.models.checkpoint import CheckpointError, load, load_into, load_state_dict, read_meta
+
+    path = weights_path(spec.name, weights)
+    meta = read_meta(path)
+    if get_spec(str(meta.get("arch"))).name != spec.name:
+        raise CheckpointError(f"{path}: a {meta.get('arch')} checkpoint, not {spec.name}")
+    stored = meta.get("num_classes")
+    if not overrides and num_classes in (None, stored):
+        return load(path)
+    if (meta.get("compression") or {}).get("method") not in (None, "fp16", "bf16"):
+        raise CheckpointError(f"{path}: a compressed checkpoint loads only as it is (no num_classes or overrides)")
+    model = build(spec.name, num_classes=stored, **{**meta.get("model_kwargs", {}), **overrides})
+    load_into(model, load_state_dict(path), str(path))
+    if num_classes is not None and num_classes != stored:
+        cast(Any, model).reset_classifier(num_classes)
+        meta = {**meta, "num_classes": num_classes, "labels": None}
+    setattr(model, "meta", meta)
+    return model.eval()
 
 
 def builder_arguments(spec: ModelSpec) -> list[str] | None:
@@ -141,7 +208,7 @@ def builder_arguments(spec: ModelSpec) -> list[str] | None:
             ret = getattr(inspect.getmodule(fn), ret, None)
         if not isinstance(ret, type):
             return None
-        fn = ret.__init__
+        fn = getattr(ret, "__init__")
     return None
 
 

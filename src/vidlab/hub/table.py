@@ -1,0 +1,321 @@
+"""The published checkpoints, as data: one :class:`HubEntry` per file an ecosystem publishes.
+
+An entry says where a checkpoint is published (``urls``, exactly as the publisher wrote them), how
+to check it (``sha256`` when the publisher gives the full digest; ``sha256_prefix`` for torchvision,
+whose file names carry the first hex digits of the digest), how to turn it into a vidlab model
+(``converter``: the ``vidlab convert --from`` source, ``arch``: a vidlab architecture), which label
+set its classifier uses (``labels``: a file in ``vidlab/hub/labels/``), how to feed it
+(``preprocessing``) and what it scores (``accuracy``, with the document it comes from).
+
+``kind`` is ``"classifier"`` (converted once into a vidlab checkpoint) or ``"pipeline"`` (a raw
+state dict that another part of vidlab loads as it is: the COCO person detector, RAFT, CartoonGAN).
+
+``verified`` is True when the URL is recorded by an installed package (torchvision, pytorchvideo)
+or elsewhere in this repository; False when it was written from the publisher's model-zoo page as
+remembered and could not be checked on this machine (see ``notes``).
+
+Where the figures come from:
+
+- torchvision: the ``Weights`` enums of the installed torchvision 0.29 (``url``, the hash prefix in
+  the file name, ``meta["_metrics"]``, ``meta["num_params"]``, the ``VideoClassification`` preset);
+  ``tests/hub/test_hub_table.py`` checks them against torchvision.
+- pytorchvideo: the URLs of the installed pytorchvideo 0.1.5 (``pytorchvideo/models/hub/*.py``,
+  ``checkpoint_paths``); the accuracies from facebookresearch/pytorchvideo ``docs/source/model_zoo.md``
+  (Kinetics-400 table, 3 x 10 views), whose params/FLOPs columns the model tests of this repository
+  also quote.
+- PySlowFast: facebookresearch/SlowFast ``MODEL_ZOO.md``; not recorded offline, so ``verified=False``.
+- Label sets: ``kinetics400.txt`` is torchvision's Kinetics-400 category list, identical line for
+  line to MMAction2's ``label_map_k400.txt`` and PySlowFast's ``kinetics_400_labels.csv``;
+  ``coco.txt`` is torchvision's 91 COCO categories (index 0 ``__background__``, ``N/A`` gaps).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from typing import Any
+
+from vidlab.errors import VidlabError
+
+SOURCES = ("torchvision", "pytorchvideo", "pyslowfast", "mmaction2", "cartoongan")
+KINDS = ("classifier", "pipeline")
+FORMATS = ("pth", "pyth", "pkl", "safetensors")
+#: The host each source publishes on (the offline table check holds every URL to it).
+SOURCE_HOSTS = {
+    "torchvision": ("download.pytorch.org",),
+    "pytorchvideo": ("dl.fbaipublicfiles.com",),
+    "pyslowfast": ("dl.fbaipublicfiles.com",),
+    "mmaction2": ("download.openmmlab.com",),
+    "cartoongan": ("github.com",),
+}
+
+
+@dataclass(frozen=True)
+class HubEntry:
+    """One published checkpoint (see the module docstring for the fields' meaning)."""
+
+    name: str  # "<arch>.<tag>", e.g. "r3d_18.kinetics400"
+    arch: str  # a vidlab architecture (classifier) or the torchvision builder / model it feeds (pipeline)
+    tag: str  # a model's first entry in the table is also its "DEFAULT"
+    dataset: str
+    source: str
+    urls: tuple[str, ...]
+    file_format: str
+    converter: str | None = None  # `vidlab convert --from` source; None for pipeline entries
+    sha256: str | None = None  # full hex digest, when published
+    sha256_prefix: str | None = None  # torchvision: the hex digits in the file name
+    labels: str | None = None  # label-set name (a file vidlab/hub/labels/<labels>.txt)
+    num_classes: int | None = None
+    preprocessing: dict[str, Any] = field(default_factory=dict, hash=False)
+    accuracy: dict[str, Any] = field(default_factory=dict, hash=False)  # {"top1": .., "top5": ..} or other metrics
+    accuracy_source: str = ""
+    licence: str = ""
+    num_params: int | None = None
+    kind: str = "classifier"
+    verified: bool = True
+    notes: str = ""
+
+    @property
+    def filename(self) -> str:
+        """The published file name (the first URL's basename): the name a mirror folder holds."""
+        return self.urls[0].rsplit("/", 1)[-1]
+
+    def resolved_preprocessing(self) -> dict[str, Any]:
+        """A classifier's input: its architecture's :meth:`~vidlab.models.ModelSpec.preprocessing` (what the
+        converted checkpoint records), updated with what the source states (``fps``, resize, ...)."""
+        if self.kind != "classifier":
+            return dict(self.preprocessing)
+        from vidlab.models import get_spec
+
+        return {**get_spec(self.arch).preprocessing(), **self.preprocessing}
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["urls"] = list(self.urls)
+        d["filename"] = self.filename
+        return d
+
+
+# ----------------------------------------------------------------------------------------- torchvision
+_TV = "https://download.pytorch.org/models"
+_TV_LICENCE = "BSD-3-Clause (torchvision); trained on Kinetics-400 (annotations CC BY 4.0, videos YouTube)"
+_TV_MEAN, _TV_STD = [0.43216, 0.394666, 0.37645], [0.22803, 0.22145, 0.216989]
+_TV_DOC = "torchvision {enum}.KINETICS400_V1 meta['_metrics'] (torchvision 0.29; {how})"
+_TV_R_HOW = "video-level, frame_rate=15, clips_per_video=5, clip_len=16"
+
+
+def _tv_video(arch: str, enum: str, file: str, prefix: str, top1: float, top5: float, params: int,
+              crop: int = 112, resize: tuple[int, int] = (128, 171), clip_len: int = 16,
+              how: str = _TV_R_HOW) -> HubEntry:
+    return HubEntry(
+        name=f"{arch}.kinetics400", arch=arch, tag="kinetics400", dataset="Kinetics-400", source="torchvision",
+        urls=(f"{_TV}/{file}",), file_format="pth", converter="torchvision", sha256_prefix=prefix,
+        labels="kinetics400", num_classes=400,
+        preprocessing={"fps": 15, "eval_clip_len": clip_len, "resize_size": list(resize), "crop_size": crop,
+                       "mean": _TV_MEAN, "std": _TV_STD, "interpolation": "bilinear"},
+        accuracy={"top1": top1, "top5": top5}, accuracy_source=_TV_DOC.format(enum=enum, how=how),
+        licence=_TV_LICENCE, num_params=params)
+
+
+_TORCHVISION = [
+    _tv_video("r3d_18", "R3D_18_Weights", "r3d_18-b3b3357e.pth", "b3b3357e", 63.200, 83.479, 33371472),
+    _tv_video("mc3_18", "MC3_18_Weights", "mc3_18-a90a0ba3.pth", "a90a0ba3", 63.960, 84.130, 11695440),
+    _tv_video("r2plus1d_18", "R2Plus1D_18_Weights", "r2plus1d_18-91a641e6.pth", "91a641e6", 67.463, 86.175,
+              31505325),
+    _tv_video("s3d", "S3D_Weights", "s3d-d76dad2f.pth", "d76dad2f", 68.368, 88.050, 8320048, crop=224,
+              resize=(256, 256), clip_len=128, how="clip-level, frame_rate=15, clips_per_video=1, clip_len=128"),
+]
+
+# ----------------------------------------------------------------------------------------- pytorchvideo
+_PTV = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo"
+_PTV_DOC = "facebookresearch/pytorchvideo docs/source/model_zoo.md, Kinetics-400 table (top-1/top-5, 3 x 10 views)"
+_PTV_LICENCE = "Apache-2.0 (pytorchvideo model zoo); trained on Kinetics-400 (annotations CC BY 4.0)"
+
+
+def _ptv(arch: str, file: str, top1: float, top5: float, hub_name: str | None, views: str = "3 x 10",
+         verified: bool = True) -> HubEntry:
+    where = (f"pytorchvideo 0.1.5 hub '{hub_name}' (pytorchvideo/models/hub)" if hub_name else
+             "the pytorchvideo model_zoo.md link, not in the installed pytorchvideo hub: not checked offline")
+    return HubEntry(
+        name=f"{arch}.kinetics400", arch=arch, tag="kinetics400", dataset="Kinetics-400", source="pytorchvideo",
+        urls=(f"{_PTV}/kinetics/{file}",), file_format="pyth", converter="pytorchvideo",
+        labels="kinetics400", num_classes=400, preprocessing={"fps": 30},
+        accuracy={"top1": top1, "top5": top5, "views": views}, accuracy_source=_PTV_DOC, licence=_PTV_LICENCE,
+        verified=verified, notes=f"URL: {where}; no published checksum (sha256 recorded at first download)")
+
+
+_PYTORCHVIDEO = [
+    _ptv("slow_r50_8x8", "SLOW_8x8_R50.pyth", 74.58, 91.63, "slow_r50"),
+    _ptv("slow_r50_4x16", "SLOW_4x16_R50.pyth", 72.40, 90.18, None, verified=False),
+    _ptv("c2d_r50", "C2D_8x8_R50.pyth", 71.46, 89.68, "c2d_r50"),
+    _ptv("i3d_r50", "I3D_8x8_R50.pyth", 73.27, 90.70, "i3d_r50"),
+    _ptv("slowfast_r50_8x8", "SLOWFAST_8x8_R50.pyth", 76.94, 92.69, "slowfast_r50"),
+    _ptv("slowfast_r50_4x16", "SLOWFAST_4x16_R50.pyth", 75.34, 91.89, None, verified=False),
+    _ptv("slowfast_r101_8x8", "SLOWFAST_8x8_R101.pyth", 77.90, 93.27, "slowfast_r101"),
+    _ptv("slowfast_r101_16x8_50_50", "SLOWFAST_16x8_R101_50_50.pyth", 78.70, 93.61, "slowfast_16x8_r101_50_50"),
+    _ptv("x3d_xs", "X3D_XS.pyth", 69.12, 88.63, "x3d_xs"),
+    _ptv("x3d_s", "X3D_S.pyth", 73.33, 91.27, "x3d_s"),
+    _ptv("x3d_m", "X3D_M.pyth", 75.94, 92.72, "x3d_m"),
+    _ptv("x3d_l", "X3D_L.pyth", 77.44, 93.31, "x3d_l"),
+    _ptv("csn_r101", "CSN_32x2_R101.pyth", 77.00, 92.90, "csn_r101"),
+    _ptv("r2plus1d_r50", "R2PLUS1D_16x4_R50.pyth", 76.01, 92.23, "r2plus1d_r50"),
+]
+
+# ----------------------------------------------------------------------------------------- PySlowFast
+_PSF = "https://dl.fbaipublicfiles.com/pyslowfast/model_zoo/kinetics400"
+_PSF_LICENCE = "Apache-2.0 (PySlowFast model zoo); trained on Kinetics-400 (annotations CC BY 4.0)"
+_PSF_NOTE = ("URL as listed in facebookresearch/SlowFast MODEL_ZOO.md (Caffe2 .pkl blobs), written from memory: "
+             "not recorded offline, check before relying on it; no published checksum; accuracy: see MODEL_ZOO.md")
+
+
+def _psf(arch: str, url: str, fmt: str = "pkl") -> HubEntry:
+    return HubEntry(
+        name=f"{arch}.kinetics400_pyslowfast", arch=arch, tag="kinetics400_pyslowfast", dataset="Kinetics-400",
+        source="pyslowfast", urls=(url,), file_format=fmt, converter="pyslowfast", labels="kinetics400",
+        num_classes=400, preprocessing={"fps": 30}, accuracy_source="facebookresearch/SlowFast MODEL_ZOO.md",
+        licence=_PSF_LICENCE, verified=False, notes=_PSF_NOTE)
+
+
+_PYSLOWFAST = [
+    _psf("slowfast_r50_8x8", f"{_PSF}/SLOWFAST_8x8_R50.pkl"),
+    _psf("slowfast_r50_4x16", f"{_PSF}/SLOWFAST_4x16_R50.pkl"),
+    _psf("slow_r50_8x8", f"{_PSF}/SLOW_8x8_R50.pkl"),
+    _psf("slow_r50_4x16", f"{_PSF}/SLOW_4x16_R50.pkl"),
+    _psf("i3d_r50", f"{_PSF}/I3D_8x8_R50.pkl"),
+    _psf("i3d_nl_r50", f"{_PSF}/I3D_NLN_8x8_R50.pkl"),
+    _psf("slowfast_r101_16x8_50_50", f"{_PSF}/SLOWFAST_16x8_R101_50_50.pkl"),
+    _psf("x3d_xs", "https://dl.fbaipublicfiles.com/pyslowfast/x3d_models/x3d_xs.pyth", "pyth"),
+    _psf("x3d_s", "https://dl.fbaipublicfiles.com/pyslowfast/x3d_models/x3d_s.pyth", "pyth"),
+    _psf("x3d_m", "https://dl.fbaipublicfiles.com/pyslowfast/x3d_models/x3d_m.pyth", "pyth"),
+    _psf("x3d_l", "https://dl.fbaipublicfiles.com/pyslowfast/x3d_models/x3d_l.pyth", "pyth"),
+]
+
+# ----------------------------------------------------------------------------------------- pipeline parts
+_TV_PIPE_LICENCE = "BSD-3-Clause (torchvision)"
+
+
+def _tv_pipe(name: str, arch: str, tag: str, dataset: str, file: str, prefix: str, metrics: dict, doc: str,
+             params: int, labels: str | None = None, num_classes: int | None = None, notes: str = "") -> HubEntry:
+    return HubEntry(
+        name=name, arch=arch, tag=tag, dataset=dataset, source="torchvision", urls=(f"{_TV}/{file}",),
+        file_format="pth", sha256_prefix=prefix, labels=labels, num_classes=num_classes, accuracy=metrics,
+        accuracy_source=doc, licence=_TV_PIPE_LICENCE, num_params=params, kind="pipeline", notes=notes)
+
+
+_PIPELINE = [
+    _tv_pipe("fasterrcnn_resnet50_fpn.coco", "fasterrcnn_resnet50_fpn", "coco", "COCO train2017",
+             "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth", "258fb6c6", {"COCO-val2017": {"box_map": 37.0}},
+             "torchvision FasterRCNN_ResNet50_FPN_Weights.COCO_V1 meta['_metrics']", 41755286, labels="coco",
+             num_classes=91, notes="the person detector of `vidlab detect` (COCO class 1 'person'); "
+                                   "torchvision.models.detection.fasterrcnn_resnet50_fpn state dict"),
+    _tv_pipe("raft_large.c_t_skht_v2", "raft_large", "c_t_skht_v2", "FlyingChairs+FlyingThings3D+Sintel+KITTI+HD1K",
+             "raft_large_C_T_SKHT_V2-ff5fadd5.pth", "ff5fadd5",
+             {"Sintel-Test-Cleanpass": {"epe": 1.819}, "Sintel-Test-Finalpass": {"epe": 3.067}},
+             "torchvision Raft_Large_Weights.C_T_SKHT_V2 meta['_metrics'] (torchvision's DEFAULT)", 5257536,
+             notes="`vidlab flow --method raft`; torchvision.models.optical_flow.raft_large state dict"),
+    _tv_pipe("raft_large.c_t_v2", "raft_large", "c_t_v2", "FlyingChairs+FlyingThings3D",
+             "raft_large_C_T_V2-1bb1363a.pth", "1bb1363a",
+             {"Sintel-Train-Cleanpass": {"epe": 1.3822}, "Sintel-Train-Finalpass": {"epe": 2.7161},
+              "Kitti-Train": {"per_image_epe": 4.5118, "fl_all": 16.0679}},
+             "torchvision Raft_Large_Weights.C_T_V2 meta['_metrics']", 5257536,
+             notes="torchvision.models.optical_flow.raft_large state dict"),
+    _tv_pipe("raft_small.c_t_v2", "raft_small", "c_t_v2", "FlyingChairs+FlyingThings3D",
+             "raft_small_C_T_V2-01064c6d.pth", "01064c6d",
+             {"Sintel-Train-Cleanpass": {"epe": 1.9901}, "Sintel-Train-Finalpass": {"epe": 3.2831},
+              "Kitti-Train": {"per_image_epe": 7.5978, "fl_all": 25.2369}},
+             "torchvision Raft_Small_Weights.C_T_V2 meta['_metrics'] (torchvision's DEFAULT)", 990162,
+             notes="torchvision.models.optical_flow.raft_small state dict"),
+]
+
+# CartoonGAN: the URL vidlab.cartoon.weights records (MIRROR: a fork's release assets; the port's original
+# http links, ORIGINAL_URL there, are dead); the fork's README lists their SHA-256, not recorded here.
+_CARTOON_FORK = "https://github.com/clibdev/CartoonGAN-Test-Pytorch-Torch/releases/latest/download"
+_CARTOON = [
+    HubEntry(name=f"cartoongan.{style.lower()}", arch="cartoongan", tag=style.lower(), dataset=f"{style} anime frames",
+             source="cartoongan", urls=(f"{_CARTOON_FORK}/cartoongan-{style.lower()}.pth",), file_format="pth",
+             licence="not stated by the publishers (research release of CartoonGAN, CVPR 2018)", kind="pipeline",
+             notes=f"CartoonGAN generator state dict ({style}_net_G_float.pth of the CartoonGAN-Test-Pytorch-Torch "
+                   f"port) for `vidlab cartoon --style {style}`; the fork's 'latest' release URL is not pinned; "
+                   "no published checksum here (sha256 recorded at first download)")
+    for style in ("Hayao", "Hosoda", "Paprika", "Shinkai")
+]
+
+#: Every published entry, in table order (a model's first entry is its DEFAULT).
+ENTRIES: tuple[HubEntry, ...] = (*_TORCHVISION, *_PYTORCHVIDEO, *_PYSLOWFAST, *_PIPELINE, *_CARTOON)
+
+
+# ----------------------------------------------------------------------------------------- look-up
+class HubError(VidlabError):
+    """A hub entry is unknown, or its file cannot be had (offline, not published there, corrupt)."""
+
+
+_entries: list[HubEntry] = list(ENTRIES)
+
+
+def list_entries() -> list[HubEntry]:
+    """Every entry, in table order (published ones, then any added with :func:`register_entry`)."""
+    return list(_entries)
+
+
+def register_entry(entry: HubEntry, *, replace: bool = False) -> HubEntry:
+    """Add an entry (tests, local zoos); a taken name needs ``replace=True``. Returns the entry."""
+    if entry.kind not in KINDS:
+        raise ValueError(f"{entry.name}: kind must be one of {KINDS}, got {entry.kind!r}")
+    if not entry.urls:
+        raise ValueError(f"{entry.name}: no URL")
+    taken = [i for i, e in enumerate(_entries) if e.name == entry.name]
+    if taken and not replace:
+        raise ValueError(f"hub entry {entry.name!r} registered twice")
+    if taken:
+        _entries[taken[0]] = entry
+    else:
+        _entries.append(entry)
+    return entry
+
+
+def remove_entry(name: str) -> None:
+    """Take an entry added with :func:`register_entry` out again (no error when absent)."""
+    _entries[:] = [e for e in _entries if e.name != name]
+
+
+def _canonical_arch(name: str) -> str:
+    from vidlab.models import get_spec
+    from vidlab.models.registry import UnknownModelError
+
+    try:
+        return get_spec(name).name
+    except UnknownModelError:
+        return name.lower()
+
+
+def get_entry(name_or_arch: str, tag: str | None = None) -> HubEntry:
+    """The entry named ``name_or_arch`` (``"r3d_18.kinetics400"``), or an architecture's (vidlab name or
+    alias, or a pipeline model such as ``raft_large``) entry with ``tag``; no tag or ``"DEFAULT"``: its first."""
+    wanted = None if tag is None or tag.upper() == "DEFAULT" else tag.lower()
+    for e in _entries:
+        if e.name == name_or_arch and wanted in (None, e.tag.lower()):
+            return e
+    arch = _canonical_arch(name_or_arch)
+    found = [e for e in _entries if e.arch == arch]
+    if not found:
+        raise HubError(f"no published weights for {name_or_arch!r}; `vidlab hub list` shows the {len(_entries)} "
+                       f"entries")
+    if wanted is None:
+        return found[0]
+    for e in found:
+        if e.tag.lower() == wanted:
+            return e
+    tags = ", ".join(["DEFAULT"] + [e.tag for e in found])
+    raise HubError(f"{arch} has no weights tagged {tag!r}; its tags: {tags}")
+
+
+def label_names(label_set: str) -> list[str]:
+    """The class names of a label set (``vidlab/hub/labels/<label_set>.txt``, one per line)."""
+    path = resources.files("vidlab.hub").joinpath("labels").joinpath(f"{label_set}.txt")
+    if not path.is_file():
+        raise HubError(f"unknown label set {label_set!r} (no vidlab/hub/labels/{label_set}.txt)")
+    return [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+
+
+__all__ = ["ENTRIES", "FORMATS", "KINDS", "SOURCES", "SOURCE_HOSTS", "HubEntry", "HubError", "get_entry",
+           "label_names", "list_entries", "register_entry", "remove_entry"]

@@ -1,0 +1,171 @@
+"""Offline checks of every published hub entry (no network): architectures, converters, label sets,
+URL forms, and the figures copied from the installed torchvision and pytorchvideo."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from urllib.parse import urlparse
+
+import pytest
+import torch
+
+from vidlab import hub, models
+from vidlab.convert.core import map_state
+from vidlab.hub.table import ENTRIES, FORMATS, SOURCE_HOSTS, SOURCES
+
+CLASSIFIERS = [e for e in ENTRIES if e.kind == "classifier"]
+PIPELINE = [e for e in ENTRIES if e.kind == "pipeline"]
+
+
+def _ids(entries):
+    return [e.name for e in entries]
+
+
+def test_the_table_covers_the_sources():
+    assert len(ENTRIES) == len({e.name for e in ENTRIES})
+    by_source = {s: [e for e in ENTRIES if e.source == s] for s in SOURCES}
+    archs = {e.arch for e in by_source["torchvision"]}
+    assert {"r3d_18", "mc3_18", "r2plus1d_18", "s3d", "fasterrcnn_resnet50_fpn", "raft_large", "raft_small"} <= archs
+    assert len(by_source["pytorchvideo"]) >= 12 and len(by_source["pyslowfast"]) >= 8
+    assert all(e.verified for e in by_source["torchvision"])
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=_ids(ENTRIES))
+def test_every_entry_is_well_formed(entry):
+    assert entry.source in SOURCES and entry.file_format in FORMATS and entry.licence
+    assert entry.name == f"{entry.arch}.{entry.tag}" and re.fullmatch(r"[a-z0-9_]+", entry.tag)
+    assert hub.get_entry(entry.name) is entry and hub.get_entry(entry.arch, entry.tag) is entry
+    for url in entry.urls:  # the publisher's form: https on the source's host, the file's format as suffix
+        u = urlparse(url)
+        assert u.scheme == "https" and u.hostname in SOURCE_HOSTS[entry.source], url
+        assert url.endswith(f".{entry.file_format}") and url.rsplit("/", 1)[-1] == entry.filename
+    if entry.sha256:
+        assert re.fullmatch(r"[0-9a-f]{64}", entry.sha256)
+    if entry.sha256_prefix:  # torchvision's rule: the hex digits after the last '-' of the file name
+        assert re.fullmatch(r"[0-9a-f]{8,}", entry.sha256_prefix)
+        assert re.search(r"-([0-9a-f]+)\.", entry.filename).group(1) == entry.sha256_prefix
+    if entry.source == "torchvision":
+        assert entry.sha256_prefix
+    if entry.labels:
+        assert len(hub.label_names(entry.labels)) == entry.num_classes
+    if not entry.verified:
+        assert entry.notes, "an unverified entry says why"
+
+
+@pytest.mark.parametrize("entry", CLASSIFIERS, ids=_ids(CLASSIFIERS))
+def test_classifier_entries_have_a_converter_for_their_architecture(entry):
+    spec = models.get_spec(entry.arch)
+    assert spec.name == entry.arch and entry.converter == entry.source
+    assert entry.labels == "kinetics400" and entry.num_classes == spec.num_classes == 400
+    assert entry.accuracy_source and (entry.accuracy or not entry.verified)
+    pre = entry.resolved_preprocessing()
+    assert {"num_frames", "sampling_rate", "crop_size", "mean", "std"} <= set(pre)
+    # the converter accepts the architecture: a (weightless) state dict with the architecture's own
+    # (PySlowFast) names maps onto the model key for key; torchvision / pytorchvideo are checked below
+    if entry.source == "pyslowfast":
+        with torch.device("meta"):
+            state = models.build(entry.arch).state_dict()
+        assert set(map_state("pyslowfast", entry.arch, dict(state))) == set(state)
+
+
+def _torchvision_weights(entry):
+    import torchvision.models as tvm
+    import torchvision.models.optical_flow as flow
+
+    enums = {"r3d_18": tvm.video.R3D_18_Weights, "mc3_18": tvm.video.MC3_18_Weights,
+             "r2plus1d_18": tvm.video.R2Plus1D_18_Weights, "s3d": tvm.video.S3D_Weights,
+             "fasterrcnn_resnet50_fpn": tvm.detection.FasterRCNN_ResNet50_FPN_Weights,
+             "raft_large": flow.Raft_Large_Weights, "raft_small": flow.Raft_Small_Weights}
+    enum = enums[entry.arch]
+    return next(w for w in enum if w.url == entry.urls[0]), enum
+
+
+TORCHVISION = [e for e in ENTRIES if e.source == "torchvision"]
+
+
+@pytest.mark.parametrize("entry", TORCHVISION, ids=_ids(TORCHVISION))
+def test_torchvision_entries_equal_the_installed_torchvision(entry):
+    weights, enum = _torchvision_weights(entry)
+    meta = weights.meta
+    assert meta["num_params"] == entry.num_params
+    if entry.labels:
+        assert list(meta["categories"]) == hub.label_names(entry.labels)
+    if entry.kind == "classifier":
+        assert meta["_metrics"]["Kinetics-400"] == {"acc@1": entry.accuracy["top1"], "acc@5": entry.accuracy["top5"]}
+        preset = weights.transforms()
+        p = entry.preprocessing
+        assert (preset.crop_size, preset.resize_size) == ([p["crop_size"]] * 2, p["resize_size"])
+        assert (preset.mean, preset.std) == (p["mean"], p["std"])
+        assert list(models.get_spec(entry.arch).mean) == p["mean"]
+        # torchvision's own state dict (meta device: no weights) maps onto the vidlab model key for key
+        import torchvision.models.video as tvv
+
+        with torch.device("meta"):
+            ref = getattr(tvv, entry.arch)().state_dict()
+            mine = models.build(entry.arch).state_dict()
+        assert set(map_state("torchvision", entry.arch, dict(ref))) == set(mine)
+    else:
+        assert meta["_metrics"] == entry.accuracy
+        first = hub.get_entry(entry.arch)
+        assert first.urls[0] == enum.DEFAULT.url  # the table's DEFAULT is torchvision's
+        assert entry.converter is None and callable(getattr(_builders(), entry.arch))
+
+
+def _builders():
+    import types
+
+    import torchvision.models.detection as det
+    import torchvision.models.optical_flow as flow
+
+    return types.SimpleNamespace(fasterrcnn_resnet50_fpn=det.fasterrcnn_resnet50_fpn, raft_large=flow.raft_large,
+                                 raft_small=flow.raft_small)
+
+
+PTV_HUB = {  # vidlab arch -> (pytorchvideo hub module, hub name)
+    "slow_r50_8x8": ("resnet", "slow_r50"), "c2d_r50": ("resnet", "c2d_r50"), "i3d_r50": ("resnet", "i3d_r50"),
+    "slowfast_r50_8x8": ("slowfast", "slowfast_r50"), "slowfast_r101_8x8": ("slowfast", "slowfast_r101"),
+    "slowfast_r101_16x8_50_50": ("slowfast", "slowfast_16x8_r101_50_50"),
+    "x3d_xs": ("x3d", "x3d_xs"), "x3d_s": ("x3d", "x3d_s"), "x3d_m": ("x3d", "x3d_m"), "x3d_l": ("x3d", "x3d_l"),
+    "csn_r101": ("csn", "csn_r101"), "r2plus1d_r50": ("r2plus1d", "r2plus1d_r50"),
+}
+PYTORCHVIDEO = [e for e in ENTRIES if e.source == "pytorchvideo"]
+
+
+@pytest.mark.parametrize("entry", PYTORCHVIDEO, ids=_ids(PYTORCHVIDEO))
+def test_pytorchvideo_entries_equal_the_installed_pytorchvideo_hub(entry):
+    pytest.importorskip("pytorchvideo")
+    if entry.arch not in PTV_HUB:
+        assert not entry.verified  # a model-zoo link the installed hub does not record
+        return
+    assert entry.verified
+    module, name = PTV_HUB[entry.arch]
+    hub_module = importlib.import_module(f"pytorchvideo.models.hub.{module}")
+    assert hub_module.checkpoint_paths[name] == entry.urls[0]
+    with torch.device("meta"):
+        ref = getattr(hub_module, name)(pretrained=False).state_dict()
+        mine = models.build(entry.arch).state_dict()
+    assert set(map_state("pytorchvideo", entry.arch, dict(ref))) == set(mine)
+
+
+def test_defaults_and_lookup_errors():
+    assert hub.get_entry("r3d_18").name == "r3d_18.kinetics400"
+    assert hub.get_entry("slowfast_r50", "DEFAULT").name == "slowfast_r50_8x8.kinetics400"  # an alias
+    assert hub.get_entry("slowfast_r50_8x8", "kinetics400_pyslowfast").source == "pyslowfast"
+    assert hub.get_entry("raft_large").tag == "c_t_skht_v2"
+    with pytest.raises(hub.HubError, match="no published weights for 'c2d_r10_tiny'"):
+        hub.get_entry("c2d_r10_tiny")
+    with pytest.raises(hub.HubError, match="its tags: DEFAULT, kinetics400$"):
+        hub.get_entry("r3d_18", "sports1m")
+    with pytest.raises(hub.HubError, match="unknown label set"):
+        hub.label_names("nope")
+
+
+def test_label_sets_equal_the_shared_copies(real_dir):
+    k400 = (real_dir / "kinetics" / "annotations" / "label_map_k400.txt").read_text().splitlines()
+    assert hub.label_names("kinetics400") == k400
+
+
+def test_a_pipeline_entry_is_not_a_classifier_checkpoint(hub_home):
+    with pytest.raises(hub.HubError, match="pipeline file"):
+        hub.load_checkpoint_path("raft_large", "DEFAULT")
