@@ -10,9 +10,9 @@ set its classifier uses (``labels``: a file in ``vidlab/hub/labels/``), how to f
 ``kind`` is ``"classifier"`` (converted once into a vidlab checkpoint) or ``"pipeline"`` (a raw
 state dict that another part of vidlab loads as it is: the COCO person detector, RAFT, CartoonGAN).
 
-``verified`` is True when the URL is recorded by an installed package (torchvision, pytorchvideo)
-or elsewhere in this repository; False when it was written from the publisher's model-zoo page as
-remembered and could not be checked on this machine (see ``notes``).
+``verified`` is True when the URL is recorded by an installed package (torchvision, pytorchvideo),
+elsewhere in this repository, or in the publisher's model-zoo document as read at a stated commit;
+False when it could not be checked that way (see ``notes``).
 
 Where the figures come from:
 
@@ -23,7 +23,7 @@ Where the figures come from:
   ``checkpoint_paths``); the accuracies from facebookresearch/pytorchvideo ``docs/source/model_zoo.md``
   (Kinetics-400 table, 3 x 10 views), whose params/FLOPs columns the model tests of this repository
   also quote.
-- PySlowFast: facebookresearch/SlowFast ``MODEL_ZOO.md``; not recorded offline, so ``verified=False``.
+- PySlowFast: facebookresearch/SlowFast ``MODEL_ZOO.md``, read at commit 02a85e9 (URLs and accuracy).
 - Label sets: ``kinetics400.txt`` is torchvision's Kinetics-400 category list, identical line for
   line to MMAction2's ``label_map_k400.txt`` and PySlowFast's ``kinetics_400_labels.csv``;
   ``coco.txt`` is torchvision's 91 COCO categories (index 0 ``__background__``, ``N/A`` gaps).
@@ -164,30 +164,34 @@ _PYTORCHVIDEO = [
 # ----------------------------------------------------------------------------------------- PySlowFast
 _PSF = "https://dl.fbaipublicfiles.com/pyslowfast/model_zoo/kinetics400"
 _PSF_LICENCE = "Apache-2.0 (PySlowFast model zoo); trained on Kinetics-400 (annotations CC BY 4.0)"
-_PSF_NOTE = ("URL as listed in facebookresearch/SlowFast MODEL_ZOO.md (Caffe2 .pkl blobs), written from memory: "
-             "not recorded offline, check before relying on it; no published checksum; accuracy: see MODEL_ZOO.md")
+_PSF_DOC = "facebookresearch/SlowFast MODEL_ZOO.md (read at commit 02a85e9)"
+_PSF_NOTE = ("URL and accuracy (3 crops x 10 clips, 30-view for X3D) as listed in " + _PSF_DOC +
+             "; no published checksum (sha256 recorded at first download)")
 
 
-def _psf(arch: str, url: str, fmt: str = "pkl") -> HubEntry:
+def _psf(arch: str, url: str, top1: float, top5: float | None, fmt: str = "pkl", views: str = "3 x 10") -> HubEntry:
+    accuracy: dict = {"top1": top1, "views": views}
+    if top5 is not None:
+        accuracy["top5"] = top5
     return HubEntry(
         name=f"{arch}.kinetics400_pyslowfast", arch=arch, tag="kinetics400_pyslowfast", dataset="Kinetics-400",
         source="pyslowfast", urls=(url,), file_format=fmt, converter="pyslowfast", labels="kinetics400",
-        num_classes=400, preprocessing={"fps": 30}, accuracy_source="facebookresearch/SlowFast MODEL_ZOO.md",
-        licence=_PSF_LICENCE, verified=False, notes=_PSF_NOTE)
+        num_classes=400, preprocessing={"fps": 30}, accuracy=accuracy, accuracy_source=_PSF_DOC,
+        licence=_PSF_LICENCE, verified=True, notes=_PSF_NOTE)
 
 
+_X3D = "https://dl.fbaipublicfiles.com/pyslowfast/x3d_models"
 _PYSLOWFAST = [
-    _psf("slowfast_r50_8x8", f"{_PSF}/SLOWFAST_8x8_R50.pkl"),
-    _psf("slowfast_r50_4x16", f"{_PSF}/SLOWFAST_4x16_R50.pkl"),
-    _psf("slow_r50_8x8", f"{_PSF}/SLOW_8x8_R50.pkl"),
-    _psf("slow_r50_4x16", f"{_PSF}/SLOW_4x16_R50.pkl"),
-    _psf("i3d_r50", f"{_PSF}/I3D_8x8_R50.pkl"),
-    _psf("i3d_nl_r50", f"{_PSF}/I3D_NLN_8x8_R50.pkl"),
-    _psf("slowfast_r101_16x8_50_50", f"{_PSF}/SLOWFAST_16x8_R101_50_50.pkl"),
-    _psf("x3d_xs", "https://dl.fbaipublicfiles.com/pyslowfast/x3d_models/x3d_xs.pyth", "pyth"),
-    _psf("x3d_s", "https://dl.fbaipublicfiles.com/pyslowfast/x3d_models/x3d_s.pyth", "pyth"),
-    _psf("x3d_m", "https://dl.fbaipublicfiles.com/pyslowfast/x3d_models/x3d_m.pyth", "pyth"),
-    _psf("x3d_l", "https://dl.fbaipublicfiles.com/pyslowfast/x3d_models/x3d_l.pyth", "pyth"),
+    _psf("slowfast_r50_8x8", f"{_PSF}/SLOWFAST_8x8_R50.pkl", 77.0, 92.6),
+    _psf("slowfast_r50_4x16", f"{_PSF}/SLOWFAST_4x16_R50.pkl", 75.6, 92.0),
+    _psf("slow_r50_8x8", f"{_PSF}/SLOWONLY_8x8_R50.pkl", 74.8, 91.6),
+    _psf("slow_r50_4x16", f"{_PSF}/SLOWONLY_4x16_R50.pkl", 72.7, 90.3),
+    _psf("i3d_r50", f"{_PSF}/I3D_8x8_R50.pkl", 73.5, 90.8),
+    _psf("i3d_nl_r50", f"{_PSF}/I3D_NLN_8x8_R50.pkl", 74.0, 91.1),
+    _psf("x3d_xs", f"{_X3D}/x3d_xs.pyth", 69.5, None, "pyth", "30 views"),
+    _psf("x3d_s", f"{_X3D}/x3d_s.pyth", 73.5, None, "pyth", "30 views"),
+    _psf("x3d_m", f"{_X3D}/x3d_m.pyth", 76.2, None, "pyth", "30 views"),
+    _psf("x3d_l", f"{_X3D}/x3d_l.pyth", 77.5, None, "pyth", "30 views"),
 ]
 
 # ----------------------------------------------------------------------------------------- pipeline parts
