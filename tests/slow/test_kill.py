@@ -95,7 +95,7 @@ def _kill_at(proc: subprocess.Popen, out: Path, after_steps: int, mode: str, rng
     else:  # poll for a write in progress, for up to 3 s
         t1 = time.time()
         while not _writing(out / "checkpoints") and time.time() - t1 < 3 and proc.poll() is None:
-            pass
+            time.sleep(0.001)  # a checkpoint write (fsync'ed) lasts longer than this
     if proc.poll() is not None:
         return False
     proc.send_signal(signal.SIGKILL)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from vidlab.models.checkpoint import CheckpointError, atomic_write_bytes
+from vidlab.models.checkpoint import CheckpointError, atomic_write_bytes, fsync_dir
 
 
 class ResumeStore:
@@ -44,7 +44,7 @@ class ResumeStore:
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         atomic_write_bytes(self.root / "LATEST", (tag + "\n").encode())
         self._prune(keep_tag=tag)
         return final
@@ -74,14 +74,3 @@ class ResumeStore:
         if state.get("weights_sha256") != hashlib.sha256(blob).hexdigest():
             raise CheckpointError(f"{point}: weights and training state do not belong together")
         return st_load(blob), state
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from vidlab.hub.table import HubEntry, HubError, get_entry, label_names
+from vidlab.models.checkpoint import fsync_dir
 
 try:
     import fcntl
@@ -368,21 +369,12 @@ def fetch_file(entry: HubEntry, folder: Path | None = None, *, progress: bool | 
             _discard(part)
             raise
         os.replace(part, target)
-        _fsync_dir(folder)
+        fsync_dir(folder)
         if how == "first download":
             print(f"{entry.filename}: no published checksum; recorded its sha256 {digest} in {records_path()}",
                   file=sys.stderr, flush=True)
         _record(entry, digest, origin, how, target if in_cache else None)
         return target
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 # ----------------------------------------------------------------------------------------- public
