@@ -67,6 +67,14 @@ def shape_kwargs(arch: str, state: dict[str, torch.Tensor]) -> dict:
     return dict(hook(state)) if hook is not None else {}
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def convert(source: str, arch: str, src: str | os.PathLike, *, num_classes: int | None = None) -> tuple[nn.Module, dict]:
     """Build ``arch`` and load ``src`` (a ``source`` checkpoint) into it, strictly."""
     spec = models.get_spec(arch)
@@ -94,7 +102,7 @@ def convert(source: str, arch: str, src: str | os.PathLike, *, num_classes: int 
     except CheckpointError as e:
         raise ConversionError(str(e)) from None
     info.update(source=source, arch=spec.name, num_classes=n, model_kwargs=kwargs,
-                sha256=hashlib.sha256(Path(src).read_bytes()).hexdigest())
+                sha256=_sha256(Path(src) / info["weights_file"] if Path(src).is_dir() else Path(src)))
     return model.eval(), info
 
 
@@ -102,6 +110,8 @@ def convert_checkpoint(source: str, arch: str, src, dst, *, labels: list[str] | 
                        num_classes: int | None = None) -> tuple[Path, dict]:
     """Convert and write a vidlab checkpoint (safetensors + sidecar) at ``dst``."""
     model, info = convert(source, arch, src, num_classes=num_classes)
+    if labels is None and info.get("labels"):  # a Hugging Face folder's id2label
+        labels = list(info["labels"])
     if labels is not None and len(labels) != info["num_classes"]:
         raise ConversionError(f"{len(labels)} labels given for a {info['num_classes']}-class classifier")
     spec = models.get_spec(arch)

@@ -9,6 +9,12 @@
   restricted unpickler that only rebuilds numpy arrays and builtin containers,
   the same guarantee as ``weights_only=True``; anything else is refused.
 * ``.safetensors``.
+* A Hugging Face model folder (``config.json`` + ``model.safetensors``, or
+  ``pytorch_model.bin`` read with ``weights_only=True``; sharded checkpoints
+  through their ``*.index.json``): the tensors, and in ``info`` the parsed
+  ``config.json`` (``hf_config``) and the class names from its ``id2label``
+  (``labels``, in index order), which ``convert_checkpoint`` stores unless
+  labels are given.
 """
 
 from __future__ import annotations
@@ -93,13 +99,66 @@ def _numpy_globals() -> list:
     return [ma._reconstruct, ma.scalar, np.ndarray, np.dtype, *dtypes]
 
 
+HF_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                   "pytorch_model.bin.index.json")
+
+
+def hf_labels(config: dict) -> list[str] | None:
+    """Class names from a Hugging Face ``config.json``'s ``id2label`` (keys are indices, as strings),
+    in index order; ``None`` when absent or only the library's placeholders ``LABEL_0``, ``LABEL_1``..."""
+    raw = config.get("id2label")
+    if not isinstance(raw, dict) or not raw:
+        return None
+    try:
+        pairs = sorted((int(k), str(v)) for k, v in raw.items())
+    except (TypeError, ValueError):
+        raise ConversionError(f"config.json: id2label keys must be integers, got {list(raw)[:3]}") from None
+    if [i for i, _ in pairs] != list(range(len(pairs))):
+        raise ConversionError(f"config.json: id2label indices are not 0..{len(pairs) - 1}")
+    names = [v for _, v in pairs]
+    return None if names == [f"LABEL_{i}" for i in range(len(names))] else names
+
+
+def read_hf_folder(folder: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
+    """``(tensors, info)`` from a Hugging Face model folder (see the module docstring)."""
+    import json
+
+    p = Path(folder)
+    try:
+        config = json.loads((p / "config.json").read_text())
+    except (OSError, ValueError) as e:
+        raise ConversionError(f"{p / 'config.json'}: unreadable ({e})") from None
+    if not isinstance(config, dict):
+        raise ConversionError(f"{p / 'config.json'}: not a JSON object")
+    found = next((p / n for n in HF_WEIGHT_FILES if (p / n).is_file()), None)
+    if found is None:
+        raise ConversionError(f"{p}: no weights (expected one of {', '.join(HF_WEIGHT_FILES)})")
+    if found.name.endswith(".index.json"):
+        try:
+            shards = sorted(set(json.loads(found.read_text())["weight_map"].values()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise ConversionError(f"{found}: not a shard index ({e})") from None
+        tensors: dict[str, torch.Tensor] = {}
+        for shard in shards:
+            if Path(shard).name != shard:
+                raise ConversionError(f"{found}: shard name {shard!r} is not a file in the folder")
+            tensors.update(read_checkpoint(p / shard)[0])
+    else:
+        tensors = read_checkpoint(found)[0]
+    info = {"file": str(p), "format": "huggingface", "weights_file": found.name, "hf_config": config,
+            "hf_architectures": config.get("architectures"), "labels": hf_labels(config)}
+    return tensors, info
+
+
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
     """``(tensors, info)`` from any supported file; ``info`` says what was unwrapped or skipped."""
     p = Path(path)
     if not p.exists():
         raise ConversionError(f"{p}: file not found")
     if p.is_dir():
-        raise ConversionError(f"{p}: is a directory")
+        if (p / "config.json").is_file():
+            return read_hf_folder(p)
+        raise ConversionError(f"{p}: is a directory (a Hugging Face model folder needs a config.json)")
     info: dict = {"file": str(p), "format": None}
     if p.suffix == ".pkl":
         blobs = read_caffe2_pickle(p)
