@@ -13,6 +13,7 @@ from vidlab.models import (  # noqa: F401
     resnet3d,
     s3d,
     slowfast,
+    timesformer,
     tsn,
     two_stream,
     video_resnet,
