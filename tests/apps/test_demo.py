@@ -68,3 +68,39 @@ def test_full_demo_meets_its_targets(tmp_path, real_dir):
     assert cls.returncode == 0, cls.stderr[-2000:]
     out = json.loads(cls.stdout)
     assert len(out) == 4 and all(len(r["top"]) == 5 for r in out)
+
+
+@pytest.mark.parametrize("seconds, now, one, recipe, threads", [
+    (1000.0, 0.10, 0.12, "full", None),  # 50 steps x 0.10 s x 1.4 = 7 s an epoch: 142 fit
+    (60.0, 0.10, 0.12, "fast (4 frames)", None),  # 8.6 epochs fit: fewer than 15
+    (300.0, 1.00, 0.10, "full", 1),  # one thread is 10x faster (a loaded machine): it is taken, 42 fit
+    (300.0, 0.10, 0.09, "full", None),  # 10% is noise, not a reason to drop a thread
+])
+def test_budget_plan_trades_frames_for_epochs_and_picks_threads(monkeypatch, seconds, now, one, recipe, threads):
+    import torch
+
+    from vidlab.apps import demo
+    from vidlab.engine import budget
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(budget, "training_step_seconds",
+                        lambda model, x, n, threads=None, steps=3: one if threads == 1 else now)
+    plan = demo.plan_for_budget(seconds, epochs=18, train_clips=800, num_classes=10)
+    assert plan["recipe"] == recipe and plan["threads"] == threads
+    assert plan["clip"] == (demo.CLIP if recipe == "full" else demo.FAST_CLIP)
+    # the fallback keeps the clip's span (8 x 4 = 4 x 8 frames) and everything else
+    assert demo.FAST_CLIP["num_frames"] * demo.FAST_CLIP["sampling_rate"] == demo.CLIP["num_frames"] * demo.CLIP["sampling_rate"]
+
+
+def test_training_step_probe_leaves_the_model_and_threads_alone():
+    import torch
+
+    from vidlab import models
+    from vidlab.engine.budget import training_step_seconds
+
+    model = models.build("i3d_r10_tiny", num_classes=3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    threads = torch.get_num_threads()
+    t = training_step_seconds(model, torch.randn(2, 3, 4, 32, 32), 3, steps=2, threads=1)
+    assert t > 0 and torch.get_num_threads() == threads
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -371,6 +371,7 @@ COMMAND_MODULES = (
     "vidlab.apps.cli_hub",
     "vidlab.apps.cli_features",
     "vidlab.apps.cli_tal",
+    "vidlab.apps.cli_explain",
 )
 
 
@@ -414,6 +415,21 @@ def command() -> typer.core.TyperGroup:
     return rewrap_tree(typer.main.get_command(app))
 
 
+def set_thread_wait_policy() -> None:
+    """``OMP_WAIT_POLICY=PASSIVE`` for this process and its workers, unless the user chose a policy.
+
+    libgomp's default lets idle OpenMP threads spin for a while after each parallel region. On a
+    machine with as many busy processes as cores that spinning fights the other processes for
+    the cores: the demo's training step took 0.43-1.8 s with 2 threads against 0.12-0.23 s with
+    1 thread or with the passive policy (benchmarks/bench_omp_wait.py; figures in
+    benchmarks/RESULTS.md). libgomp reads the variable once, when torch first loads it, so this
+    runs before any command imports torch; a library user who imports torch first keeps
+    whatever policy the environment gave.
+    """
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run ``vidlab ARGV``; every failure ends as one ``vidlab: error: ...`` line.
 
@@ -423,6 +439,7 @@ def main(argv: list[str] | None = None) -> None:
     """
     from vidlab.errors import VidlabError
 
+    set_thread_wait_policy()
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(args)
     cmd = command()

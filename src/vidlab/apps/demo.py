@@ -6,7 +6,9 @@
    kernels), then the order-blind baseline (``c2d_r10_tiny``: the same network
    with 2D kernels, applied to every frame, features averaged over time); with
    ``--minutes``, the temporal model gets 0.7 of the budget and the baseline
-   most of the rest;
+   most of the rest, and a short budget trades frames for epochs (8 frames
+   every 4th, or 4 every 8th when too few epochs of the first would fit; see
+   :func:`plan_for_budget`);
 3. evaluate both on the test split (3 temporal views per video, decoded once);
 4. write ``report.md`` / ``report.html`` with curves, confusion matrices and
    per-class accuracy, an annotated video of test clips, and the temporal
@@ -32,10 +34,56 @@ DATA_SETTINGS = dict(train_per_class=80, val_per_class=8, test_per_class=20, siz
 # 8 frames every 4th: the clip spans the whole 2 s video, 2.4-4.8 px of motion per step.
 CLIP = dict(num_frames=8, sampling_rate=4, crop_size=56, train_scale=[64, 72], test_scale=64)
 MODELS = {"baseline": "c2d_r10_tiny", "temporal": "i3d_r10_tiny"}
+# The recipe a short budget falls back to: the same 2 s span in 4 frames (every 8th), half the
+# compute per step. Measured on the demo set (benchmarks/RESULTS.md): 16 epochs give 0.945 test
+# top-1 in 63 s where the 8-frame recipe needs 125 s for 0.99; it also learns sooner per epoch
+# (0.85 at epoch 9 of 16 against 0.56), so a cut schedule loses less with it.
+FAST_CLIP = dict(CLIP, num_frames=4, sampling_rate=8)
+# Fewer epochs than this and the 8-frame schedule leaves the hardest pairs unlearnt (14 of 18: 0.995,
+# 11 of 18: 0.535, quiet machine, RESULTS.md): the plan then takes FAST_CLIP.
+FULL_RECIPE_MIN_EPOCHS = 15
+# Seconds of an epoch per (steps x probed step time): data loading, augmentation and the validation
+# pass on top of the optimizer steps (7.8 s epochs of 50 steps at a probed 0.10-0.13 s, RESULTS.md).
+EPOCH_OVERHEAD = 1.4
+
+
+def plan_for_budget(seconds: float, *, epochs: int, train_clips: int, num_classes: int, batch: int = 16,
+                    clip: dict | None = None, log: Callable[[str], None] | None = None) -> dict:
+    """The temporal model's recipe for ``seconds`` of training: ``{"clip", "threads", ...}``.
+
+    A few training steps of the temporal model are timed on random clips before the run
+    (:func:`vidlab.engine.budget.training_step_seconds`), with torch's thread count and with one
+    thread: on a loaded machine one thread can be several times faster (libgomp's spinning
+    threads fight the other processes), and then the run takes one. If the full recipe's epochs
+    do not fit (fewer than :data:`FULL_RECIPE_MIN_EPOCHS`, or all ``epochs`` when fewer), the
+    run trades frames for epochs and takes :data:`FAST_CLIP`. The trainer's own budget rule
+    then keeps the run inside ``seconds`` whatever was planned.
+    """
+    from vidlab import models
+    from vidlab.engine.budget import training_step_seconds
+
+    clip = dict(clip or CLIP)
+    model = models.build(MODELS["temporal"], num_classes=num_classes)
+    x = torch.randn(batch, 3, clip["num_frames"], clip["crop_size"], clip["crop_size"])
+    now = torch.get_num_threads()
+    step_now = training_step_seconds(model, x, num_classes)
+    step_one = training_step_seconds(model, x, num_classes, threads=1) if now > 1 else step_now
+    threads = 1 if step_one < 0.8 * step_now else None
+    step = step_one if threads == 1 else step_now
+    epoch_s = -(-train_clips // batch) * step * EPOCH_OVERHEAD
+    fits = seconds / max(epoch_s, 1e-6)
+    fast = fits < min(FULL_RECIPE_MIN_EPOCHS, epochs) and clip == CLIP
+    plan = {"clip": FAST_CLIP if fast else clip, "threads": threads, "probe_step_s": round(step, 4),
+            "probe_step_s_threads": {str(now): round(step_now, 4), "1": round(step_one, 4)},
+            "epochs_that_fit": round(fits, 1), "recipe": "fast (4 frames)" if fast else "full"}
+    if log is not None:
+        log(f"budget plan: {seconds:.0f}s for the temporal model, ~{fits:.1f} epochs of the full recipe fit "
+            f"(step {step:.3f}s with {threads or now} thread(s)); recipe: {plan['recipe']}")
+    return plan
 
 
 def demo_config(arch: str, data_dir: Path, out_dir: Path, *, epochs: int, time_budget: float | None,
-                progress: bool, seed: int = 0, clip: dict | None = None):
+                progress: bool, seed: int = 0, clip: dict | None = None, threads: int | None = None):
     """The training recipe of the demo models (also in configs/demo_*.yaml)."""
     from vidlab.engine.config import from_dict
 
@@ -55,7 +103,7 @@ def demo_config(arch: str, data_dir: Path, out_dir: Path, *, epochs: int, time_b
         "solver": {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "epochs": epochs,
                    "schedule": "cosine", "warmup_epochs": 1, "warmup_start_lr": 0.01, "clip_grad": 5.0},
         "train": {"out_dir": str(out_dir), "seed": seed, "deterministic": True, "progress": progress,
-                  "time_budget": time_budget, "tensorboard": True, "eval_every": 1},
+                  "time_budget": time_budget, "tensorboard": True, "eval_every": 1, "threads": threads},
     })
 
 
@@ -106,12 +154,19 @@ def run_demo(out: str | Path = "vidlab_demo", *, minutes: float = 5.0, seed: int
     # the order-blind baseline stays near its ceiling (~0.3) after a few epochs and gets what is
     # left (room kept for its test and the report). On a slow or loaded machine the cut then
     # falls on the baseline, not on the model the demo is about.
+    threads_before = torch.get_num_threads()
+    plan: dict = {}
     for role, share_of_rest in (("temporal", 0.7), ("baseline", 0.85)):
         arch = MODELS[role]
         remaining = budget - (time.time() - t0)
         share = remaining * share_of_rest
+        if role == "temporal":
+            plan = plan_for_budget(share, epochs=epochs, train_clips=meta["counts"]["train"], num_classes=len(classes),
+                                   clip=clip, log=log)
+            share = budget - (time.time() - t0)  # the probe's seconds come out of the temporal share
+            share = share * share_of_rest
         cfg = demo_config(arch, data_dir, out / "runs" / role, epochs=epochs, time_budget=share, progress=progress, seed=seed,
-                          clip=clip)
+                          clip=plan["clip"], threads=plan["threads"])
         log(f"training the {role} model ({arch})")
         t1 = time.time()
         trainer = Trainer(cfg, log=log)
@@ -126,6 +181,8 @@ def run_demo(out: str | Path = "vidlab_demo", *, minutes: float = 5.0, seed: int
             "mean_class_accuracy": test["mean_class_accuracy"],
             "pair_top1": _pair_accuracy(test["confusion_matrix"]),
             "epochs": len(hist),
+            "num_frames": cfg.data.num_frames,
+            "sampling_rate": cfg.data.sampling_rate,
             "train_seconds": round(train_s, 1),
             "params": sum(p.numel() for p in trainer.model.parameters()),
             "per_class_accuracy": test["per_class_accuracy"],
@@ -134,6 +191,7 @@ def run_demo(out: str | Path = "vidlab_demo", *, minutes: float = 5.0, seed: int
         histories[role] = hist
         trainers[role] = (trainer, test)
         log(f"{role}: test top-1 {test['top1']:.3f} (pair identified {results[role]['pair_top1']:.3f})")
+    torch.set_num_threads(threads_before)
     # reports and the annotated video list the baseline first
     results, histories, trainers = ({r: d[r] for r in MODELS} for d in (results, histories, trainers))
 
@@ -151,6 +209,7 @@ def run_demo(out: str | Path = "vidlab_demo", *, minutes: float = 5.0, seed: int
         "baseline": {k: v for k, v in results["baseline"].items() if k not in ("confusion_matrix", "per_class_accuracy")},
         "temporal": {k: v for k, v in results["temporal"].items() if k not in ("confusion_matrix", "per_class_accuracy")},
         "seconds": round(time.time() - t0, 1),
+        "budget_plan": {k: v for k, v in plan.items() if k != "clip"},
         "report": str(html),
         "report_markdown": str(md),
         "checkpoint": str(ckpt),
