@@ -6,7 +6,8 @@
 For each budget: ``vidlab demo --minutes M`` (baseline and temporal test top-1, the epochs
 each model ran) and the synthetic AVA-format detection training of the slow acceptance test
 (``train_detector(..., epochs=36, minutes=M)`` then frame mAP@0.5 with ground-truth boxes).
-``--load N`` keeps N busy-looping processes running meanwhile (a loaded machine). Prints a
+``--load N`` keeps N busy-looping processes running meanwhile (a loaded machine). The OpenMP
+wait policy is the CLI's (``OMP_WAIT_POLICY=PASSIVE`` unless set). Prints a
 Markdown table and writes ``results.json`` in ``--out``.
 """
 
@@ -60,6 +61,9 @@ def main() -> None:
     ap.add_argument("--what", nargs="+", default=["demo", "detect"], choices=["demo", "detect"])
     ap.add_argument("--load", type=int, default=0, help="busy processes running meanwhile")
     args = ap.parse_args()
+    from vidlab.apps.cli import set_thread_wait_policy
+
+    set_thread_wait_policy()  # as `vidlab demo` runs (before torch loads)
     args.out.mkdir(parents=True, exist_ok=True)
     spinners = [mp.Process(target=_spin, daemon=True) for _ in range(args.load)]
     for p in spinners:
