@@ -341,12 +341,36 @@ def data_synth(
     test_per_class: int = typer.Option(20, "--test-per-class", min=1),
     size: int = typer.Option(64, "--size", min=16, help="Frame width and height."),
     frames: int = typer.Option(32, "--frames", min=4, help="Frames per clip."),
-    fps: float = typer.Option(16.0, "--fps"),
+    fps: Optional[float] = typer.Option(None, "--fps", help="Frame rate (default 16; --untrimmed: 8)."),
     seed: int = typer.Option(0, "--seed"),
     motion: bool = typer.Option(False, "--motion", help="Also write ground-truth optical flow (.npy)."),
+    untrimmed: bool = typer.Option(False, "--untrimmed", help="Instead: long videos with several action "
+                                   "instances between background segments, ground truth in ActivityNet v1.3 "
+                                   "json (temporal localization; --videos, --seconds, --size, --fps, --seed)."),
+    num_videos: int = typer.Option(8, "--videos", min=1, help="With --untrimmed: how many videos (the last "
+                                   "quarter is the validation subset)."),
+    seconds: float = typer.Option(40.0, "--seconds", min=1.0, help="With --untrimmed: length of each video."),
     as_json: bool = typer.Option(False, "--json"),
 ):
-    """Write the synthetic action set: mp4 clips, train/val/test video lists, classes.txt."""
+    """Write the synthetic action set: mp4 clips, train/val/test video lists, classes.txt
+    (--untrimmed: the untrimmed localization set, see vidlab.data.synthetic_untrimmed)."""
+    if untrimmed:
+        from vidlab.data.synthetic_untrimmed import write_untrimmed_dataset
+
+        if motion:
+            raise typer.BadParameter("ground-truth flow is written for the trimmed set only", param_hint="'--motion'")
+        try:
+            res = write_untrimmed_dataset(out, videos=num_videos, seconds=seconds, fps=fps or 8.0, size=size,
+                                          seed=seed, progress=True)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="'--seconds' / '--fps'") from None
+        if as_json:
+            print_json(res)
+        else:
+            print(f"wrote {num_videos} untrimmed videos ({res['instances']} action instances) to {out}; "
+                  f"ground truth {res['annotations']}")
+        return
+    fps = 16.0 if fps is None else fps
     from vidlab.data.synthetic import write_synthetic_dataset
 
     res = write_synthetic_dataset(out, train_per_class=train_per_class, val_per_class=val_per_class,
@@ -371,6 +395,7 @@ COMMAND_MODULES = (
     "vidlab.apps.cli_hub",
     "vidlab.apps.cli_features",
     "vidlab.apps.cli_tal",
+    "vidlab.apps.cli_localize",
     "vidlab.apps.cli_explain",
 )
 
