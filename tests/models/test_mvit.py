@@ -23,7 +23,6 @@ from vidlab.models.mvit import (
     input_size_for_state,
     resize_rel_pos,
 )
-from vidlab.models.registry import UnknownModelError
 
 # A 4-block network with the v2 rules (q pooled at blocks 1 and 3), for fast runs.
 TINY = replace(MVITV2_S_16X4, depth=4, embed_dim=16, dim_mul=((1, 2.0), (3, 2.0)), head_mul=((1, 2.0), (3, 2.0)),
@@ -213,14 +212,14 @@ def test_determinism_and_training_mode():
         assert a.get_parameter(name).grad is not None and a.get_parameter(name).grad.abs().sum() > 0, name
 
 
-def test_registry_entries_and_no_torchvision_alias():
+def test_registry_entries_and_the_torchvision_alias():
     for name, frames, rate in [("mvitv2_s_16x4", 16, 4), ("mvitv2_b_32x3", 32, 3)]:
         spec = models.get_spec(name)
         assert (spec.family, spec.num_frames, spec.sampling_rate, spec.crop_size, spec.test_crop_size) == (
             "mvit", frames, rate, 224, 224)
         assert spec.mean == (0.45,) * 3 and spec.std == (0.225,) * 3
-    with pytest.raises(UnknownModelError):
-        models.get_spec("mvit_v2_s")  # torchvision's name: another key layout, for a converter
+    # torchvision's builder name is an alias (its key layout is the torchvision converter's business)
+    assert models.get_spec("mvit_v2_s").name == "mvitv2_s_16x4"
 
 
 def test_overrides_from_json_sidecars():

@@ -1,25 +1,80 @@
-"""Multiscale Vision Transformers (MViTv2, Li et al., CVPR 2022) in PySlowFast's layout.
+"""Multiscale Vision Transformers (MViTv1, Fan et al., ICCV 2021; MViTv2, Li et al., CVPR 2022) in PySlowFast's layout.
 
 One class, :class:`MViT`, built from a :class:`MViTConfig` whose fields are
 PySlowFast's ``MVIT.*`` options (plus ``DATA.NUM_FRAMES`` / ``DATA.TRAIN_CROP_SIZE``
 and the head dropout ``MODEL.DROPOUT_RATE``). Registered models:
 
-- ``mvitv2_s_16x4``: ``configs/Kinetics/MVITv2_S_16x4.yaml``: 16 blocks, width
-  96 -> 768, heads 1 -> 8, q pooled 2x2 at blocks 1, 3, 14; 16 x 4 clips;
+- ``mvit_v1_b_16x4`` (aliases ``mvit_v1_b``: torchvision, ``mvit_base_16x4``:
+  pytorchvideo): ``configs/Kinetics/MVIT_B_16x4_CONV.yaml``: MViTv1-B, 16
+  blocks, width 96 -> 768, heads 1 -> 8, q pooled 1x2x2 at blocks 1, 3, 14;
+  16 x 4 clips;
+- ``mvit_v1_b_32x3`` (alias ``mvit_base_32x3``): the paper's MViT-B 32x3 and
+  pytorchvideo's ``mvit_base_32x3``: the same network for 32 frames, whose
+  temporal position embedding therefore has 16 rows (32 / patch stride 2);
+- ``mvitv2_s_16x4`` (alias ``mvit_v2_s``: torchvision):
+  ``configs/Kinetics/MVITv2_S_16x4.yaml``: 16 blocks, width 96 -> 768, heads
+  1 -> 8, q pooled 2x2 at blocks 1, 3, 14; 16 x 4 clips;
 - ``mvitv2_b_32x3``: ``configs/Kinetics/MVITv2_B_32x3.yaml``: 24 blocks, q
   pooled at blocks 2, 5, 21, drop-path 0.3; 32 x 3 clips.
 
-Both: a 3x7x7 / stride 2x4x4 patch stem, a cls token, no absolute position
-embedding, decomposed relative position biases (spatial h, w and temporal),
-residual pooling, channel growth inside attention (``DIM_MUL_IN_ATT``), one
-shared ``qkv`` projection, conv pooling (depthwise 3x3x3, LayerNorm after) of
-q in every block and of k/v with the adaptive stride ``1x8x8 / (q strides so
-far)``, LayerNorm(eps=1e-6), GELU MLPs (ratio 4), the cls token after the final
-norm as the feature, and head dropout 0.5. The MViTv1 options PySlowFast
-shares with v2 (absolute / separable position embeddings, ``POOL_FIRST``,
-``SEPARATE_QKV``, avg/max pooling, mean pooling, a stem norm) are config
-fields too. (``LAYER_SCALE_INIT_VALUE`` is not: PySlowFast's ``MViT`` reads it
-but never hands it to its blocks, so its models have no layer scale.)
+All: a 3x7x7 / stride 2x4x4 / padding 1x3x3 patch stem, a cls token, one shared
+``qkv`` projection, conv pooling (depthwise 3x3x3, LayerNorm after) of k/v in
+every block with the adaptive stride ``1x8x8 / (q strides so far)``,
+LayerNorm(eps=1e-6), GELU MLPs (ratio 4), the cls token after the final norm as
+the feature, and head dropout 0.5.
+
+MViTv2 adds: no absolute position embedding, decomposed relative position
+biases (spatial h, w and temporal), residual pooling, channel growth inside
+attention (``DIM_MUL_IN_ATT``) and q pooled (stride 1 where not strided) in
+every block.
+
+MViTv1-B is PySlowFast's defaults for everything the v1 yaml leaves out:
+absolute *separable* position embeddings (``pos_embed_spatial`` ``(1, H*W, C)``
++ ``pos_embed_temporal`` ``(1, T, C)``, added as ``temporal[t] + spatial[s]`` at
+token ``t*H*W + s``, and ``pos_embed_class`` for the cls token;
+``SEP_POS_EMBED: True``), no relative positions, no residual pooling,
+``POOL_FIRST: False``, and the width growing at the *end* of the block before
+a stage (``DIM_MUL_IN_ATT: False``: block 0's MLP and ``proj`` output 192, block 1
+has 2 heads of 96), q pooled (``POOL_KVQ_KERNEL`` 3x3x3) only at the strided
+blocks 1, 3, 14, drop-path 0.2. pytorchvideo's ``create_multiscale_vision_transformers``
+with its hub config and torchvision's ``mvit_v1_b`` block table are the same
+network (checked block by block and on logits in the tests).
+
+PySlowFast's ``configs/Kinetics/MVIT_B_32x3_CONV.yaml`` is *not* that 32x3
+network: it sets ``DEPTH: 24`` (after a ``DEPTH: 16`` line; the later key wins),
+pools q at blocks 2, 5, 21 and has no ``POOL_KVQ_KERNEL`` (so kernels are stride
++ 1: 1x9x9 k/v pools in block 0), drop-path 0.3: the paper's MViT-B-24 (53.1M
+parameters by this module's count), which vidlab does not register; its
+checkpoints are refused by the converter with that sentence.
+
+Parameter counts at 224 px (equal to the reference builders', built in the
+tests): ``mvit_v1_b_16x4`` 36,610,672 (torchvision's weights meta
+``num_params``; pytorchvideo's zoo: 36.61M), ``mvit_v1_b_32x3`` 36,611,440
+(+8 x 96 temporal rows; pytorchvideo's zoo: 36.61M), ``mvitv2_s_16x4``
+34,537,744 (torchvision's ``num_params``), ``mvitv2_b_32x3`` 51,230,128.
+
+GFLOPs (``vidlab models``; one multiply-add = one FLOP, counted over the
+convolutions, linear layers and attention matmuls of one view, as fvcore and
+the papers do): ``mvit_v1_b_16x4`` at 16 x 224 x 224: 70.60, torchvision's
+``_ops`` 70.599 to the digit (paper 70.5, pytorchvideo's zoo 70.80);
+``mvit_v1_b_32x3`` at 32 x 224 x 224: 169.96 (paper 170, pytorchvideo 170.37);
+``mvitv2_s_16x4``: 64.22, torchvision's ``_ops`` 64.224 (paper 64).
+
+Other layouts (mapped by :mod:`vidlab.convert.mvit`, which has the full tables):
+torchvision names the stem ``conv_proj``, the embeddings
+``pos_encoding.{class_token, spatial_pos, temporal_pos, class_pos}`` without the
+leading unit dimensions, and ``attn.project.0``, ``attn.pool_q.pool`` /
+``attn.pool_q.norm_act.0``, ``mlp.0`` / ``mlp.3``, ``project``, ``head.1``;
+pytorchvideo names them ``patch_embed.patch_model``,
+``cls_positional_encoding.*``, ``norm_embed``, ``head.proj`` and keeps separate
+``attn.q/k/v`` Linears (stacked into ``qkv``). pytorchvideo's pool norms use
+LayerNorm's default eps 1e-5 (its ``MultiScaleBlock`` passes a plain
+``nn.LayerNorm`` to its attention); ``pool_norm_eps=1e-5`` reproduces that, the
+default 1e-6 is PySlowFast's and torchvision's. The MViTv1 options PySlowFast
+shares with v2 (absolute joint or separable position embeddings, ``POOL_FIRST``,
+``SEPARATE_QKV``, avg/max pooling, mean pooling, a stem norm) are config fields.
+(``LAYER_SCALE_INIT_VALUE`` is not: PySlowFast's ``MViT`` reads it but never
+hands it to its blocks, so its models have no layer scale.)
 
 Parameter names, shapes and order are PySlowFast's ``state_dict`` (``cls_token``,
 ``patch_embed.proj``, ``blocks.N.attn.rel_pos_h``, ``blocks.N.attn.qkv``,
@@ -42,21 +97,26 @@ vidlab applies that same rule to every input, so:
 - at any other size (any H, W, non-square too, and any T) the model runs, and
   computes what PySlowFast's attention blocks compute for that grid with the
   same tables. (PySlowFast's ``MViT.forward`` itself refuses inputs other than
-  its build size.) Absolute position embeddings (v1 options), when enabled,
-  are resized trilinearly, as PySlowFast's ``_get_pos_embed`` does.
+  its build size; torchvision's and pytorchvideo's MViTs run only at theirs.)
+  Absolute position embeddings (MViTv1), when enabled, are resized trilinearly
+  (the cls row kept as it is), as PySlowFast's ``_get_pos_embed`` does.
 
 Pooling strides do not need to divide the grid: a conv pool with kernel k,
 stride s and padding k//2 maps n tokens to ``ceil(n / s)`` (at least 1), so a
 32 x 32 input (an 8 x 8 grid) runs down to 1 x 1.
 
+The same holds for MViTv1's absolute tables: ``pos_embed_spatial`` has
+``(crop / 4)^2`` rows and ``pos_embed_temporal`` ``num_frames / 2``, sizes fixed at
+build time and part of a checkpoint.
+
 The registered builders size the tables for the configs' training crop, 224
 (:data:`TABLE_CROP`), where the models have PySlowFast's own parameter counts
-(34,537,744 for S, 51,230,128 for B) and its published Kinetics checkpoints
-load as they are. A checkpoint made at another crop (the project's PySlowFast
-reference fixture was built at 64) needs ``build(name, crop_size=64)``:
-:meth:`MViT.kwargs_for_state` reads ``num_frames`` / ``crop_size`` off a state
-dict's tables (:func:`input_size_for_state`), and ``vidlab convert`` uses it and
-records the result in the checkpoint's ``model_kwargs``.
+(above) and the published Kinetics checkpoints load as they are. A checkpoint
+made at another crop (the project's PySlowFast reference fixture was built at
+64) needs ``build(name, crop_size=64)``: :meth:`MViT.kwargs_for_state` reads
+``num_frames`` / ``crop_size`` off a state dict's tables (relative or absolute;
+:func:`input_size_for_state`), and ``vidlab convert`` uses it and records the
+result in the checkpoint's ``model_kwargs``.
 
 Attention uses :func:`torch.nn.functional.scaled_dot_product_attention`, with
 the relative-position bias passed as a float ``attn_mask`` (zero in the cls
@@ -104,6 +164,10 @@ class MViTConfig:
     of every pooled q/k/v (``None``: stride + 1 where the stride is > 1).
     ``num_frames`` and ``crop_size`` are ``DATA.NUM_FRAMES`` and
     ``DATA.TRAIN_CROP_SIZE``: the clip the position tables are sized for.
+    ``pool_norm_eps`` is the epsilon of the LayerNorms after the q/k/v pools
+    (not a PySlowFast option: PySlowFast and torchvision use 1e-6 there, as
+    everywhere; PyTorchVideo's ``MultiScaleBlock`` hands its attention a plain
+    ``nn.LayerNorm``, so 1e-5 reproduces PyTorchVideo's function exactly).
     ``dropout`` is ``MODEL.DROPOUT_RATE`` (before the projection);
     ``attn_dropout`` is ``MVIT.DROPOUT_RATE`` (after the embedding, attention
     projections and MLPs); ``drop_path_rate`` rises linearly from 0 over the
@@ -137,6 +201,7 @@ class MViTConfig:
     dim_mul_in_att: bool = True
     use_mean_pooling: bool = False
     norm_stem: bool = False
+    pool_norm_eps: float = 1e-6
     head_init_scale: float = 1.0
     drop_path_rate: float = 0.2
     attn_dropout: float = 0.0
@@ -325,7 +390,8 @@ class MultiScaleAttention(nn.Module):
                  stride_q: Sequence[int] = (), stride_kv: Sequence[int] = (),
                  qkv_bias: bool = True, mode: str = "conv", pool_first: bool = False,
                  separate_qkv: bool = False, has_cls: bool = True, rel_pos_spatial: bool = False,
-                 rel_pos_temporal: bool = False, residual_pooling: bool = False, drop: float = 0.0):
+                 rel_pos_temporal: bool = False, residual_pooling: bool = False, drop: float = 0.0,
+                 norm_eps: float = 1e-6):
         super().__init__()
         self.num_heads, self.dim_out = num_heads, dim_out
         self.scale = (dim_out // num_heads) ** -0.5
@@ -378,10 +444,10 @@ class MultiScaleAttention(nn.Module):
                                  groups=channels, bias=False)
 
             if kernel_q:
-                self.pool_q, self.norm_q = conv(kernel_q, stride_q), layer_norm(channels)
+                self.pool_q, self.norm_q = conv(kernel_q, stride_q), nn.LayerNorm(channels, eps=norm_eps)
             if kernel_kv:
-                self.pool_k, self.norm_k = conv(kernel_kv, stride_kv), layer_norm(channels)
-                self.pool_v, self.norm_v = conv(kernel_kv, stride_kv), layer_norm(channels)
+                self.pool_k, self.norm_k = conv(kernel_kv, stride_kv), nn.LayerNorm(channels, eps=norm_eps)
+                self.pool_v, self.norm_v = conv(kernel_kv, stride_kv), nn.LayerNorm(channels, eps=norm_eps)
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         b, n, _ = x.shape
@@ -452,7 +518,7 @@ class MultiScaleBlock(nn.Module):
             stride_q=plan.stride_q, stride_kv=plan.stride_kv, qkv_bias=cfg.qkv_bias, mode=cfg.mode,
             pool_first=cfg.pool_first, separate_qkv=cfg.separate_qkv, has_cls=cfg.cls_embed,
             rel_pos_spatial=cfg.rel_pos_spatial, rel_pos_temporal=cfg.rel_pos_temporal,
-            residual_pooling=cfg.residual_pooling, drop=cfg.attn_dropout)
+            residual_pooling=cfg.residual_pooling, drop=cfg.attn_dropout, norm_eps=cfg.pool_norm_eps)
         self.drop_path = StochasticDepth(plan.drop_path, "row") if plan.drop_path > 0 else nn.Identity()
         self.norm2 = layer_norm(att_dim)
         self.mlp = Mlp(att_dim, int(att_dim * cfg.mlp_ratio), dim_out, cfg.attn_dropout)
@@ -604,12 +670,31 @@ class MViT(VideoClassifier, nn.Module):
 
 def input_size_for_state(state: Mapping[str, torch.Tensor], config: MViTConfig) -> dict[str, int]:
     """``{"num_frames": T, "crop_size": S}`` whose position tables have the shapes of ``state``'s
-    (``blocks.0.attn.rel_pos_*``), e.g. to build a model that a checkpoint loads into.
+    (``blocks.0.attn.rel_pos_*``; with absolute embeddings, ``pos_embed_spatial`` ``(1, H*W, C)``
+    and ``pos_embed_temporal`` ``(1, T, C)``, or a joint ``pos_embed`` ``(1, [1 +] T*H*W, C)``
+    read at the config's T), e.g. to build a model that a checkpoint loads into.
 
     Several crops give the same tables (``crop // patch_stride`` rounds down); the
-    smallest is returned. ``{}`` when ``config`` has no relative-position tables."""
+    smallest is returned. ``{}`` when ``config`` has no position tables (or they
+    are absent from ``state``); a spatial table that is not a square grid gives no crop."""
     plan0 = block_plan(config)[0]
     out: dict[str, int] = {}
+    pt, ps = config.patch_stride[0], config.patch_stride[1]
+
+    def crop_for(cells: int) -> None:
+        side = math.isqrt(cells)
+        if side * side == cells:
+            out["crop_size"] = side * ps
+
+    if config.use_abs_pos and config.sep_pos_embed:
+        if "pos_embed_spatial" in state:
+            crop_for(state["pos_embed_spatial"].shape[1])
+        if "pos_embed_temporal" in state:
+            out["num_frames"] = state["pos_embed_temporal"].shape[1] * pt
+    elif config.use_abs_pos and "pos_embed" in state:
+        cells, t = state["pos_embed"].shape[1] - int(config.cls_embed), config.num_frames // pt
+        if t > 0 and cells % t == 0:
+            crop_for(cells // t)
     if config.rel_pos_spatial and "blocks.0.attn.rel_pos_h" in state:
         rows = state["blocks.0.attn.rel_pos_h"].shape[0]
         step = min(plan0.stride_q[1] if plan0.stride_q else 1, plan0.stride_kv[1] if plan0.stride_kv else 1)
@@ -640,18 +725,50 @@ MVITV2_B_32X3 = MViTConfig(
 )
 
 
-def _spec(title: str, frames: int, rate: int) -> dict:
+# MViTv1-B (Fan et al., ICCV 2021): PySlowFast configs/Kinetics/MVIT_B_16x4_CONV.yaml over its defaults
+# (USE_ABS_POS True, REL_POS_* / RESIDUAL_POOLING / DIM_MUL_IN_ATT False), which are PyTorchVideo's
+# create_multiscale_vision_transformers(**mvit_video_base_config) and torchvision's mvit_v1_b block table.
+MVIT_V1_B_16X4 = MViTConfig(
+    depth=16, embed_dim=96, num_heads=1,
+    dim_mul=((1, 2.0), (3, 2.0), (14, 2.0)), head_mul=((1, 2.0), (3, 2.0), (14, 2.0)),
+    pool_q_stride=((1, 1, 2, 2), (3, 1, 2, 2), (14, 1, 2, 2)), pool_kv_stride_adaptive=(1, 8, 8),
+    pool_kvq_kernel=(3, 3, 3), use_abs_pos=True, sep_pos_embed=True, rel_pos_spatial=False,
+    rel_pos_temporal=False, residual_pooling=False, dim_mul_in_att=False, drop_path_rate=0.2,
+    num_frames=16, crop_size=224,
+)
+# The paper's MViT-B 32x3 (PyTorchVideo mvit_base_32x3): the same 16 blocks, 32 frames, hence a 16-row
+# temporal embedding. (PySlowFast's MVIT_B_32x3_CONV.yaml is another network: see the module docstring.)
+MVIT_V1_B_32X3 = replace(MVIT_V1_B_16X4, num_frames=32)
+
+
+def _spec(title: str, frames: int, rate: int, source: str) -> dict:
     return dict(family="mvit", num_frames=frames, sampling_rate=rate, crop_size=224, test_crop_size=224,
-                description=f"{title} {frames}x{rate} (PySlowFast MVITv2_{title[-1]}_{frames}x{rate})")
+                description=f"{title} {frames}x{rate} ({source})")
 
 
-@register_model("mvitv2_s_16x4", **_spec("MViTv2-S", 16, 4))
+@register_model("mvit_v1_b_16x4", **_spec("MViTv1-B", 16, 4, "PySlowFast MVIT_B_16x4_CONV, pytorchvideo "
+                                          "mvit_base_16x4, torchvision mvit_v1_b"),
+                aliases=("mvit_v1_b", "mvit_base_16x4"))
+def mvit_v1_b_16x4(num_classes: int = 400, **kw) -> MViT:
+    """MViTv1-B, 16 x 4 clips: 16 blocks, absolute separable position embeddings (36.6M parameters)."""
+    return MViT(num_classes, MVIT_V1_B_16X4, **{"crop_size": TABLE_CROP, **kw})
+
+
+@register_model("mvit_v1_b_32x3", **_spec("MViTv1-B", 32, 3, "pytorchvideo mvit_base_32x3; 16 blocks"),
+                aliases=("mvit_base_32x3",))
+def mvit_v1_b_32x3(num_classes: int = 400, **kw) -> MViT:
+    """MViTv1-B, 32 x 3 clips: MViTv1-B with a 16-row temporal embedding (36.6M parameters)."""
+    return MViT(num_classes, MVIT_V1_B_32X3, **{"crop_size": TABLE_CROP, **kw})
+
+
+@register_model("mvitv2_s_16x4", **_spec("MViTv2-S", 16, 4, "PySlowFast MVITv2_S_16x4, torchvision mvit_v2_s"),
+                aliases=("mvit_v2_s",))
 def mvitv2_s_16x4(num_classes: int = 400, **kw) -> MViT:
     """MViTv2-S, 16 x 4 clips: 16 blocks, q pooled at blocks 1, 3, 14 (34.5M parameters at crop_size=224)."""
     return MViT(num_classes, MVITV2_S_16X4, **{"crop_size": TABLE_CROP, **kw})
 
 
-@register_model("mvitv2_b_32x3", **_spec("MViTv2-B", 32, 3))
+@register_model("mvitv2_b_32x3", **_spec("MViTv2-B", 32, 3, "PySlowFast MVITv2_B_32x3"))
 def mvitv2_b_32x3(num_classes: int = 400, **kw) -> MViT:
     """MViTv2-B, 32 x 3 clips: 24 blocks, q pooled at blocks 2, 5, 21 (51.2M parameters at crop_size=224)."""
     return MViT(num_classes, MVITV2_B_32X3, **{"crop_size": TABLE_CROP, **kw})
