@@ -105,14 +105,15 @@ _TV_R_HOW = "video-level, frame_rate=15, clips_per_video=5, clip_len=16"
 
 
 def _tv_video(arch: str, enum: str, file: str, prefix: str, top1: float, top5: float, params: int,
-              crop: int = 112, resize: tuple[int, int] = (128, 171), clip_len: int = 16,
-              how: str = _TV_R_HOW) -> HubEntry:
+              crop: int = 112, resize: tuple[int, ...] = (128, 171), clip_len: int = 16,
+              how: str = _TV_R_HOW, mean: list[float] = _TV_MEAN, std: list[float] = _TV_STD, fps: float = 15,
+              tag: str = "kinetics400") -> HubEntry:
     return HubEntry(
-        name=f"{arch}.kinetics400", arch=arch, tag="kinetics400", dataset="Kinetics-400", source="torchvision",
+        name=f"{arch}.{tag}", arch=arch, tag=tag, dataset="Kinetics-400", source="torchvision",
         urls=(f"{_TV}/{file}",), file_format="pth", converter="torchvision", sha256_prefix=prefix,
         labels="kinetics400", num_classes=400,
-        preprocessing={"fps": 15, "eval_clip_len": clip_len, "resize_size": list(resize), "crop_size": crop,
-                       "mean": _TV_MEAN, "std": _TV_STD, "interpolation": "bilinear"},
+        preprocessing={"fps": fps, "eval_clip_len": clip_len, "resize_size": list(resize), "crop_size": crop,
+                       "mean": mean, "std": std, "interpolation": "bilinear"},
         accuracy={"top1": top1, "top5": top5}, accuracy_source=_TV_DOC.format(enum=enum, how=how),
         licence=_TV_LICENCE, num_params=params)
 
@@ -124,6 +125,13 @@ _TORCHVISION = [
               31505325),
     _tv_video("s3d", "S3D_Weights", "s3d-d76dad2f.pth", "d76dad2f", 68.368, 88.050, 8320048, crop=224,
               resize=(256, 256), clip_len=128, how="clip-level, frame_rate=15, clips_per_video=1, clip_len=128"),
+    # the transformers: torchvision's weights were ported from the papers' releases
+    _tv_video("mvit_v1_b_16x4", "MViT_V1_B_Weights", "mvit_v1_b-dbeb1030.pth", "dbeb1030", 78.477, 93.582, 36610672,
+              crop=224, resize=(256,), mean=[0.45] * 3, std=[0.225] * 3, fps=7.5,
+              how="video-level, frame_rate=7.5, clips_per_video=5, clip_len=16"),
+    _tv_video("mvitv2_s_16x4", "MViT_V2_S_Weights", "mvit_v2_s-ae3be167.pth", "ae3be167", 80.757, 94.665, 34537744,
+              crop=224, resize=(256,), mean=[0.45] * 3, std=[0.225] * 3, fps=7.5,
+              how="video-level, frame_rate=7.5, clips_per_video=5, clip_len=16"),
 ]
 
 # ----------------------------------------------------------------------------------------- pytorchvideo
@@ -133,11 +141,11 @@ _PTV_LICENCE = "Apache-2.0 (pytorchvideo model zoo); trained on Kinetics-400 (an
 
 
 def _ptv(arch: str, file: str, top1: float, top5: float, hub_name: str | None, views: str = "3 x 10",
-         verified: bool = True) -> HubEntry:
+         verified: bool = True, tag: str = "kinetics400") -> HubEntry:
     where = (f"pytorchvideo 0.1.5 hub '{hub_name}' (pytorchvideo/models/hub)" if hub_name else
              "the pytorchvideo model_zoo.md link, not in the installed pytorchvideo hub: not checked offline")
     return HubEntry(
-        name=f"{arch}.kinetics400", arch=arch, tag="kinetics400", dataset="Kinetics-400", source="pytorchvideo",
+        name=f"{arch}.{tag}", arch=arch, tag=tag, dataset="Kinetics-400", source="pytorchvideo",
         urls=(f"{_PTV}/kinetics/{file}",), file_format="pyth", converter="pytorchvideo",
         labels="kinetics400", num_classes=400, preprocessing={"fps": 30},
         accuracy={"top1": top1, "top5": top5, "views": views}, accuracy_source=_PTV_DOC, licence=_PTV_LICENCE,
@@ -159,6 +167,12 @@ _PYTORCHVIDEO = [
     _ptv("x3d_l", "X3D_L.pyth", 77.44, 93.31, "x3d_l"),
     _ptv("csn_r101", "CSN_32x2_R101.pyth", 77.00, 92.90, "csn_r101"),
     _ptv("r2plus1d_r50", "R2PLUS1D_16x4_R50.pyth", 76.01, 92.23, "r2plus1d_r50"),
+    # MViT-B: model_zoo.md lists 1 x 5 views; pytorchvideo's pool LayerNorms use eps 1e-5 (vidlab's
+    # default 1e-6, PySlowFast's and torchvision's): the converted model differs by ~3e-5 relative
+    # unless built with pool_norm_eps=1e-5
+    _ptv("mvit_v1_b_16x4", "MVIT_B_16x4.pyth", 78.85, 93.85, "mvit_base_16x4", views="1 x 5",
+         tag="kinetics400_pytorchvideo"),  # torchvision's port of the same release is the DEFAULT
+    _ptv("mvit_v1_b_32x3", "MVIT_B_32x3_f294077834.pyth", 80.30, 94.69, "mvit_base_32x3", views="1 x 5"),
 ]
 
 # ----------------------------------------------------------------------------------------- PySlowFast
