@@ -16,6 +16,10 @@ the same frame, so on a file the two give the same per-window scores.
 Latency is measured from the moment the window's last frame came out of the
 decoder to the moment its prediction is ready (preprocessing of that frame,
 the forward pass and smoothing).
+
+The frame-buffer bookkeeping (which frame a coming window samples, when a
+window is complete, when a frame can be dropped) is :class:`SlidingWindows`,
+shared with the feature extractor of :mod:`vidlab.localize.features`.
 """
 
 from __future__ import annotations
@@ -62,14 +66,101 @@ class StreamUpdate:
 
 
 @dataclass
-class _Window:
+class Window:
+    """One sliding window: its number, first source frame (a float) and the frames it samples."""
+
     k: int
     start: float
     indices: np.ndarray
     needed: set = field(default_factory=set)
 
 
-class OnlineRecognizer:
+class SlidingWindows:
+    """Sliding windows over frames that arrive one by one, in order, keeping only what they need.
+
+    Window ``k`` starts at source frame ``k * stride`` (a float) and samples
+    ``num_samples`` frames, ``linspace(start, start + span - 1)`` truncated to
+    integers (:func:`vidlab.data.sampling.linspace_indices`, PySlowFast's
+    rule, as :func:`vidlab.engine.inference.classify_video` samples its
+    windows). A window is opened when its first frame arrives, a frame is
+    converted (``frame()`` when it is a callable) and ``transform``-ed only if
+    an open window samples it, and it is dropped once no open window needs
+    it: memory holds the frames of the windows that overlap the current one,
+    whatever the length of the input. :meth:`add` returns the windows that a
+    frame completes, each with its frames stacked along dim 1 (``(C, T, ...)``
+    for a ``(C, ...)`` transform); :meth:`flush` ends the input.
+    """
+
+    def __init__(self, span: float, stride: float, num_samples: int,
+                 transform: Callable[[np.ndarray], torch.Tensor]):
+        from vidlab.data.sampling import linspace_indices
+
+        self.span, self.stride, self.num_samples = float(span), float(stride), int(num_samples)
+        self.transform = transform
+        self._linspace = linspace_indices
+        self._frames: dict[int, torch.Tensor] = {}
+        self._open: deque[Window] = deque()
+        self._next_k = 0
+        self._last: tuple[int, np.ndarray | Callable[[], np.ndarray]] | None = None
+
+    def window_start(self, k: int) -> float:
+        return k * self.stride
+
+    @property
+    def buffered(self) -> int:
+        """How many transformed frames are held now."""
+        return len(self._frames)
+
+    def needs(self, index: int) -> bool:
+        """Whether frame ``index`` is sampled by any window (call before decoding it to RGB)."""
+        self._open_windows(index)
+        return any(index in w.needed for w in self._open)
+
+    def add(self, index: int, frame: np.ndarray | Callable[[], np.ndarray]) -> list[tuple[Window, torch.Tensor]]:
+        """Give frame ``index`` (an RGB array, or a callable returning one, called only when
+        the frame is needed); returns the windows it completes (usually none or one)."""
+        if self.needs(index):
+            self._frames[index] = self.transform(frame() if callable(frame) else frame)
+        self._last = (index, frame)
+        done = []
+        while self._open and int(self._open[0].indices.max()) <= index:
+            w = self._open.popleft()
+            done.append((w, self._stack(w.indices)))
+        if done:
+            keep = min((int(w.indices.min()) for w in self._open), default=index + 1)
+            for j in [j for j in self._frames if j < keep]:
+                del self._frames[j]
+        return done
+
+    def flush(self) -> list[tuple[Window, torch.Tensor]]:
+        """End of input: the windows still open (their first frame arrived, their last did
+        not), each padded by repeating the last frame given; the buffer is emptied."""
+        out: list[tuple[Window, torch.Tensor]] = []
+        if self._last is not None:
+            last, frame = self._last
+            while self._open:
+                w = self._open.popleft()
+                idx = np.minimum(w.indices, last)
+                if last not in self._frames:
+                    self._frames[last] = self.transform(frame() if callable(frame) else frame)
+                out.append((w, self._stack(idx)))
+        self._frames.clear()
+        self._last = None
+        return out
+
+    def _stack(self, indices: np.ndarray) -> torch.Tensor:
+        return torch.stack([self._frames[int(i)] for i in indices], dim=1)
+
+    def _open_windows(self, index: int) -> None:
+        # a window may sample frame floor(start) (indices truncate), so open it by then
+        while math.floor(self.window_start(self._next_k)) <= index:
+            s = self.window_start(self._next_k)
+            idx = self._linspace(s, s + self.span - 1, self.num_samples, 2**62)
+            self._open.append(Window(self._next_k, s, idx, {int(i) for i in idx}))
+            self._next_k += 1
+
+
+class OnlineRecognizer(SlidingWindows):
     """Sliding-window classification of frames pushed one by one.
 
     ``fps`` is the source's frame rate (it converts the model's clip span and
@@ -79,7 +170,7 @@ class OnlineRecognizer:
 
     def __init__(self, model: nn.Module, fps: float, *, stride: float | None = None, smooth: int = 3,
                  topk: int = 3, labels: list[str] | None = None, device: torch.device | str = "cpu"):
-        from vidlab.data.sampling import clip_size, linspace_indices
+        from vidlab.data.sampling import clip_size
 
         if smooth < 1:
             raise VidlabError(f"smooth must be at least 1, got {smooth}")
@@ -92,21 +183,14 @@ class OnlineRecognizer:
         n = int(meta.get("num_classes") or 0)
         self.labels = labels or meta.get("labels") or [str(i) for i in range(max(n, 1))]
         self.fps = float(fps)
-        self.span = clip_size(pre.num_frames, pre.sampling_rate, self.fps, pre.target_fps)  # source frames, >= 1
-        self.stride = float(stride) * self.fps if stride else self.span / 4
+        span = clip_size(pre.num_frames, pre.sampling_rate, self.fps, pre.target_fps)  # source frames, >= 1
+        super().__init__(span, float(stride) * self.fps if stride else span / 4, pre.num_frames, self.preprocess)
         if self.stride <= 0:
             raise VidlabError(f"stride must be positive, got {stride}")
         self.topk = topk
         self.smooth = smooth
-        self._linspace = linspace_indices
-        self._frames: dict[int, torch.Tensor] = {}
-        self._open: deque[_Window] = deque()
-        self._next_k = 0
         self._recent: deque[torch.Tensor] = deque(maxlen=smooth)
         self.windows_done = 0
-
-    def window_start(self, k: int) -> float:
-        return k * self.stride
 
     # -- frames ----------------------------------------------------------------------
     def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
@@ -124,39 +208,16 @@ class OnlineRecognizer:
         x = uniform_crop(x, self.pre.crop_size, 1)
         return normalize(x, self.pre.mean, self.pre.std)[0]
 
-    def needs(self, index: int) -> bool:
-        """Whether frame ``index`` is sampled by any window (call before decoding it to RGB)."""
-        self._open_windows(index)
-        return any(index in w.needed for w in self._open)
-
     def push(self, index: int, frame: np.ndarray | Callable[[], np.ndarray], arrived: float | None = None
              ) -> list[StreamUpdate]:
         """Give frame ``index`` (an RGB array, or a callable returning one, called only when
         the frame is needed). Returns the windows completed by it (usually none or one)."""
         arrived = time.perf_counter() if arrived is None else arrived
-        if self.needs(index):
-            rgb = frame() if callable(frame) else frame
-            self._frames[index] = self.preprocess(rgb)
-        updates = []
-        while self._open and int(self._open[0].indices.max()) <= index:
-            updates.append(self._classify(self._open.popleft(), index, arrived))
-        if updates:
-            keep = min((int(w.indices.min()) for w in self._open), default=index + 1)
-            for j in [j for j in self._frames if j < keep]:
-                del self._frames[j]
-        return updates
-
-    def _open_windows(self, index: int) -> None:
-        # a window may sample frame floor(start) (indices truncate), so open it by then
-        while math.floor(self.window_start(self._next_k)) <= index:
-            s = self.window_start(self._next_k)
-            idx = self._linspace(s, s + self.span - 1, self.pre.num_frames, 2**62)
-            self._open.append(_Window(self._next_k, s, idx, {int(i) for i in idx}))
-            self._next_k += 1
+        return [self._classify(w, clip, index, arrived) for w, clip in self.add(index, frame)]
 
     @torch.no_grad()
-    def _classify(self, w: _Window, index: int, arrived: float) -> StreamUpdate:
-        clip = torch.stack([self._frames[int(i)] for i in w.indices], dim=1)  # (C, T, H, W)
+    def _classify(self, w: Window, clip: torch.Tensor, index: int, arrived: float) -> StreamUpdate:
+        # clip: (C, T, H, W)
         logits = self.model(clip[None].to(self.device)).float()
         probs = logits.softmax(-1)[0].cpu()
         self._recent.append(probs)
