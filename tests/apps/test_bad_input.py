@@ -409,6 +409,30 @@ ROWS += [
         usage=True),
 ]
 
+# ---- long videos (features, eval-tal) and explain
+ROWS += [
+    bad("features-missing-video", lambda f: ["features", f.p("nope.mp4"), "-c", f.p("ck.safetensors"),
+                                             "--window", "4", "--stride", "4", "--out", f.out], "nope.mp4"),
+    bad("features-missing-checkpoint", lambda f: ["features", f.clip, "-c", f.missing_ck, "--window", "4",
+                                                  "--stride", "4", "--out", f.out], "missing_ck.safetensors"),
+    bad("features-stride=0", lambda f: ["features", f.clip, "-c", f.p("ck.safetensors"), "--window", "4",
+                                        "--stride", "0", "--out", f.out], "--stride", usage=True),
+    bad("features-preset=bogus", lambda f: ["features", f.clip, "-c", f.p("ck.safetensors"), "--preset", "bogus",
+                                            "--out", f.out], "bogus", usage=True),
+    bad("eval-tal-missing-groundtruth", lambda f: ["eval-tal", "--groundtruth", f.p("nope.json"), "--predictions",
+                                                   f.p("det.csv")], "nope.json"),
+    bad("eval-tal-binary-groundtruth", lambda f: ["eval-tal", "--groundtruth", f.p("binary.csv"), "--predictions",
+                                                  f.p("binary.csv")], "binary.csv"),
+    bad("eval-tal-tiou=abc", lambda f: ["eval-tal", "--groundtruth", f.p("gt.csv"), "--predictions", f.p("det.csv"),
+                                        "--tiou", "abc"], "abc"),
+    bad("explain-missing-video", lambda f: ["explain", f.p("nope.mp4"), "-c", f.p("ck.safetensors"), "--out", f.out],
+        "nope.mp4"),
+    bad("explain-layer=bogus", lambda f: ["explain", f.clip, "-c", f.p("ck.safetensors"), "--layer", "bogus",
+                                          "--out", f.out], "bogus"),
+    bad("explain-class=bogus", lambda f: ["explain", f.clip, "-c", f.p("ck.safetensors"), "--class", "bogus",
+                                          "--out", f.out], "bogus"),
+]
+
 assert len({r.id for r in ROWS}) == len(ROWS), "row ids must be unique"
 
 

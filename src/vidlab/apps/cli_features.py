@@ -135,9 +135,10 @@ def features(
     info = {"name": model_name, "weights": weights or "DEFAULT"} if model_name else {}
     res = extract_features(paths, out, ckpt, config, fmt=fmt, workers=workers, device=device, model_info=info,
                            progress=not quiet, log=log)
+    nothing_done = res["failed"] and not res["done"] and not res["skipped"]
     if as_json:
         print_json(res)
-    else:
+    elif not nothing_done:  # when every video failed, the error line is the whole output (exit 2)
         dim = f", {res['feature_dim']}-d" if res["feature_dim"] else ""
         print(f"{len(res['done'])} done{dim}, {len(res['skipped'])} already done, {len(res['failed'])} failed "
               f"-> {res['out']} ({res['seconds']:.1f} s)")
