@@ -17,5 +17,6 @@ from vidlab.models import (  # noqa: F401
     tsn,
     two_stream,
     video_resnet,
+    videomae,
     x3d,
 )
