@@ -259,7 +259,34 @@ _CARTOON = [
 ]
 
 #: Every published entry, in table order (a model's first entry is its DEFAULT).
-ENTRIES: tuple[HubEntry, ...] = (*_TORCHVISION, *_PYTORCHVIDEO, *_PYSLOWFAST, *_PIPELINE, *_CARTOON)
+# ----------------------------------------------------------------------------------------- MMAction2
+_MMA = "https://download.openmmlab.com/mmaction/v1.0/recognition"
+_MMA_VIDEOMAE_DOC = ("open-mmlab/mmaction2 configs/recognition/videomae/README.md, Kinetics-400 table "
+                     "(5 clips x 3 crops, short side 320; ported from MCG-NJU/VideoMAE, whose MODEL_ZOO.md gives "
+                     "{orig})")
+
+
+def _mma(arch: str, path: str, prefix: str, top1: float, top5: float, doc: str, licence: str,
+         params: int | None = None) -> HubEntry:
+    return HubEntry(
+        name=f"{arch}.kinetics400", arch=arch, tag="kinetics400", dataset="Kinetics-400", source="mmaction2",
+        urls=(f"{_MMA}/{path}",), file_format="pth", converter="mmaction2", sha256_prefix=prefix,
+        labels="kinetics400", num_classes=400, preprocessing={"resize_short_side": 320},
+        accuracy={"top1": top1, "top5": top5, "views": "5 x 3"}, accuracy_source=doc, licence=licence,
+        num_params=params, verified=False,
+        notes="URL and accuracy as the MMAction2 README lists them (read through the code index, not downloaded); "
+              "the file name's hex digits are OpenMMLab's sha256 prefix (mmengine publish_model)")
+
+
+_VIDEOMAE_LICENCE = "CC BY-NC 4.0 (MCG-NJU/VideoMAE weights, ported by MMAction2); trained on Kinetics-400"
+_MMACTION2 = [
+    _mma("videomae_vit_b_16x4", "videomae/vit-base-p16_videomae-k400-pre_16x4x1_kinetics-400_20221013-860a3cd3.pth",
+         "860a3cd3", 81.3, 95.0, _MMA_VIDEOMAE_DOC.format(orig="81.5 / 95.1"), _VIDEOMAE_LICENCE),
+    _mma("videomae_vit_l_16x4", "videomae/vit-large-p16_videomae-k400-pre_16x4x1_kinetics-400_20221013-229dbb03.pth",
+         "229dbb03", 85.3, 96.7, _MMA_VIDEOMAE_DOC.format(orig="85.2 / 96.8"), _VIDEOMAE_LICENCE),
+]
+
+ENTRIES: tuple[HubEntry, ...] = (*_TORCHVISION, *_PYTORCHVIDEO, *_PYSLOWFAST, *_MMACTION2, *_PIPELINE, *_CARTOON)
 
 
 # ----------------------------------------------------------------------------------------- look-up
