@@ -45,12 +45,23 @@ def test_eval_with_a_published_model(published, real_dir, tmp_path, capsys):
     assert res["num_videos"] == 1 and res["checkpoint"].endswith(f"{ARCH}.test.safetensors")
 
 
+@pytest.mark.timeout(300)
+def test_stream_with_a_published_model(published, real_dir, capsys):
+    code, out, err = run_cli(["stream", _clip(real_dir), "--model", ARCH, "--weights", "test", "--max-seconds", "2",
+                              "--json", "--quiet"], capsys)
+    assert code == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["windows"] >= 1 and summary["last"]["label"] in hub.label_names("kinetics400")
+
+
 @pytest.mark.parametrize("argv, says", [
     (["classify", "v.mp4"], "one of them is required"),
     (["classify", "v.mp4", "-c", "ck.safetensors", "--model", ARCH], "not both"),
     (["classify", "v.mp4", "-c", "ck.safetensors", "--weights", "test"], "it goes with --model, not with --checkpoint"),
     (["eval", "--list", "l.txt"], "one of them is required"),
     (["eval", "--list", "l.txt", "-c", "ck.safetensors", "--model", ARCH], "not both"),
+    (["stream", "v.mp4", "-c", "ck.safetensors", "--model", ARCH], "not both"),
+    (["serve", "-c", "ck.safetensors", "--model", ARCH], "not both"),
 ])
 def test_checkpoint_xor_model_is_a_usage_error(argv, says, hub_home, capsys):
     code, out, err = run_cli(argv, capsys)

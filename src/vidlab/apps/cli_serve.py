@@ -17,8 +17,13 @@ def register(app: typer.Typer) -> None:
     app.command("stream")(stream)
 
 
-def _default_checkpoint(checkpoint: Path | None) -> Path | None:
-    """The checkpoint given, else the one `vidlab demo` writes (when it exists here)."""
+def _default_checkpoint(checkpoint: Path | None, model: str | None = None, weights: str | None = None) -> Path | None:
+    """``--model NAME [--weights TAG]`` from the hub, else the checkpoint given, else the one `vidlab demo`
+    writes (when it exists here)."""
+    if model is not None or weights is not None:
+        from vidlab.apps.cli_hub import checkpoint_for
+
+        return checkpoint_for(checkpoint, model, weights)
     if checkpoint is not None:
         return checkpoint
     return DEMO_CHECKPOINT if DEMO_CHECKPOINT.exists() else None
@@ -31,6 +36,12 @@ def serve(
         Path | None, typer.Option(
             "--checkpoint", "-c", help="Action model (default: vidlab_demo/model.safetensors if present).",
         )
+    ] = None,
+    model_name: Annotated[
+        str | None, typer.Option("--model", "-m", help="A published model instead of --checkpoint (`vidlab hub list`).")
+    ] = None,
+    weights: Annotated[
+        str | None, typer.Option("--weights", help="Hub tag with --model (default: the model's DEFAULT).")
     ] = None,
     cartoon_weights: Annotated[
         Path | None, typer.Option("--cartoon-weights", help="CartoonGAN weights file or folder (classic needs none).")
@@ -74,7 +85,7 @@ def serve(
                           "pip install 'vidlab[serve]'") from None
     from vidlab.apps.output import log
 
-    ckpt = _default_checkpoint(checkpoint)
+    ckpt = _default_checkpoint(checkpoint, model_name, weights)
     if ckpt is not None and not Path(ckpt).exists() and not Path(str(ckpt) + ".safetensors").exists():
         from vidlab.errors import VidlabError
 
@@ -113,6 +124,12 @@ def stream(
             "--checkpoint", "-c", help="Action model (default: vidlab_demo/model.safetensors if present).",
         )
     ] = None,
+    model_name: Annotated[
+        str | None, typer.Option("--model", "-m", help="A published model instead of --checkpoint (`vidlab hub list`).")
+    ] = None,
+    weights: Annotated[
+        str | None, typer.Option("--weights", help="Hub tag with --model (default: the model's DEFAULT).")
+    ] = None,
     stride: Annotated[
         float | None, typer.Option(
             "--stride", min=0.001, help="Seconds between windows (default: a quarter of the clip span)."
@@ -146,7 +163,7 @@ def stream(
 
     from vidlab.errors import VidlabError
 
-    ckpt = _default_checkpoint(checkpoint)
+    ckpt = _default_checkpoint(checkpoint, model_name, weights)
     if ckpt is None:
         raise VidlabError("no model: pass --checkpoint CKPT (or run `vidlab demo` first)")
 
