@@ -122,7 +122,8 @@ def test_slowfast_classifier_columns_are_reordered():
 def test_registered_architectures():
     assert supported()["mmaction2"] == sorted([
         "c3d", "slow_r50_4x16", "slow_r50_8x8", "slowfast_r101_8x8", "slowfast_r50_4x16", "slowfast_r50_8x8",
-        "x3d_l", "x3d_m", "x3d_s", "x3d_xs", "videomae_vit_s_16x4", "videomae_vit_b_16x4", "videomae_vit_l_16x4"])
+        "x3d_l", "x3d_m", "x3d_s", "x3d_xs", "videomae_vit_s_16x4", "videomae_vit_b_16x4", "videomae_vit_l_16x4",
+        "swin3d_t", "swin3d_s", "swin3d_b"])
     assert set(PREPROCESSING) == set(supported()["mmaction2"])
     for arch in set(NOT_CONVERTED) & set(models.list_models()):  # those whose modules are registered
         with pytest.raises(ConversionError, match="no mmaction2 converter"):

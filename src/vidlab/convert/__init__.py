@@ -14,6 +14,6 @@ from vidlab.convert.registry import (
 )
 
 # mapper modules (each registers its (source, arch) pairs)
-from vidlab.convert import mmaction2, mvit, ptv_csn, ptv_resnet, ptv_x3d, pyslowfast, timesformer, torchvision, videomae  # noqa: E402,F401  isort: skip
+from vidlab.convert import mmaction2, mvit, ptv_csn, ptv_resnet, ptv_x3d, pyslowfast, swin3d, timesformer, torchvision, videomae  # noqa: E402,F401  isort: skip
 
 __all__ = ["SOURCES", "ConversionError", "get_mapper", "register", "supported"]

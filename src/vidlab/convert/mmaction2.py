@@ -137,7 +137,8 @@ PREPROCESSING: dict[str, dict] = {
     **{a: {"mean": (0.45, 0.45, 0.45), "std": (0.225, 0.225, 0.225)} for a in ("x3d_xs", "x3d_s", "x3d_m", "x3d_l")},
     "c3d": {"mean": (104 / 255, 117 / 255, 128 / 255), "std": (1 / 255, 1 / 255, 1 / 255)},
     # the transformers' MMAction2 configs normalise with ImageNet's constants too (in 0..255)
-    **{a: _IMAGENET for a in ("videomae_vit_s_16x4", "videomae_vit_b_16x4", "videomae_vit_l_16x4")},
+    **{a: _IMAGENET for a in ("videomae_vit_s_16x4", "videomae_vit_b_16x4", "videomae_vit_l_16x4",
+                              "swin3d_t", "swin3d_s", "swin3d_b")},
 }
 
 NONLOCAL = ("MMAction2's non-local blocks (mmcv NonLocal3d) max-pool phi and g after their 1x1x1 convs "

@@ -13,6 +13,7 @@ from vidlab.models import (  # noqa: F401
     resnet3d,
     s3d,
     slowfast,
+    swin3d,
     timesformer,
     tsn,
     two_stream,
