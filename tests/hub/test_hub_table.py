@@ -27,7 +27,7 @@ def test_the_table_covers_the_sources():
     by_source = {s: [e for e in ENTRIES if e.source == s] for s in SOURCES}
     archs = {e.arch for e in by_source["torchvision"]}
     assert {"r3d_18", "mc3_18", "r2plus1d_18", "s3d", "fasterrcnn_resnet50_fpn", "raft_large", "raft_small",
-            "mvit_v1_b_16x4", "mvitv2_s_16x4"} <= archs
+            "mvit_v1_b_16x4", "mvitv2_s_16x4", "swin3d_t", "swin3d_s", "swin3d_b"} <= archs
     assert len(by_source["pytorchvideo"]) >= 12 and len(by_source["pyslowfast"]) >= 8
     assert all(e.verified for e in by_source["torchvision"])
 
@@ -77,6 +77,8 @@ def _torchvision_weights(entry):
     enums = {"r3d_18": tvm.video.R3D_18_Weights, "mc3_18": tvm.video.MC3_18_Weights,
              "r2plus1d_18": tvm.video.R2Plus1D_18_Weights, "s3d": tvm.video.S3D_Weights,
              "mvit_v1_b_16x4": tvm.video.MViT_V1_B_Weights, "mvitv2_s_16x4": tvm.video.MViT_V2_S_Weights,
+             "swin3d_t": tvm.video.Swin3D_T_Weights, "swin3d_s": tvm.video.Swin3D_S_Weights,
+             "swin3d_b": tvm.video.Swin3D_B_Weights,
              "fasterrcnn_resnet50_fpn": tvm.detection.FasterRCNN_ResNet50_FPN_Weights,
              "raft_large": flow.Raft_Large_Weights, "raft_small": flow.Raft_Small_Weights}
     enum = enums[entry.arch]

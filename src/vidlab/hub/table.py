@@ -132,6 +132,16 @@ _TORCHVISION = [
     _tv_video("mvitv2_s_16x4", "MViT_V2_S_Weights", "mvit_v2_s-ae3be167.pth", "ae3be167", 80.757, 94.665, 34537744,
               crop=224, resize=(256,), mean=[0.45] * 3, std=[0.225] * 3, fps=7.5,
               how="video-level, frame_rate=7.5, clips_per_video=5, clip_len=16"),
+    *(_tv_video(arch, enum, file, file.rsplit("-", 1)[1][:-4], top1, top5, params, crop=224, resize=(256,),
+                mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225], clip_len=32, tag=tag,
+                how="video-level, frame_rate=15, clips_per_video=12, clip_len=32")
+      for arch, enum, file, top1, top5, params, tag in (
+          ("swin3d_t", "Swin3D_T_Weights", "swin3d_t-7615ae03.pth", 77.715, 93.519, 28158070, "kinetics400"),
+          ("swin3d_s", "Swin3D_S_Weights", "swin3d_s-da41c237.pth", 79.521, 94.158, 49816678, "kinetics400"),
+          ("swin3d_b", "Swin3D_B_Weights", "swin3d_b_1k-24f7c7c6.pth", 79.427, 94.386, 88048984, "kinetics400"),
+          # the same network pre-trained on ImageNet-22K before Kinetics (torchvision's DEFAULT is the 1K one)
+          ("swin3d_b", "Swin3D_B_Weights", "swin3d_b_22k-7c6ae6fa.pth", 81.643, 95.574, 88048984,
+           "kinetics400_in22k"))),
 ]
 
 # ----------------------------------------------------------------------------------------- pytorchvideo
