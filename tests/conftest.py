@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
-import pytest
-import torch
+# as the `vidlab` CLI does (apps/cli.py set_thread_wait_policy): libgomp's spinning threads make a
+# loaded 2-core machine several times slower; the policy must be set before torch loads libgomp
+if "torch" not in sys.modules:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 # tests/ is on sys.path (see pyproject); need_shared skips, or fails under VIDLAB_REQUIRE_SHARED=1
 from tests_paths import FIXTURES, REAL, SHARED, need_shared  # noqa: F401
