@@ -4,7 +4,9 @@ Frames arrive from the decoder as ``uint8`` arrays ``(T, H, W, 3)``. The
 pipeline turns them into float clips ``(C, T, H, W)`` normalised with the
 model's mean/std:
 
-* training: short-side scale jitter -> random crop -> optional horizontal flip
+* training: short-side scale jitter -> [RandAugment] -> random crop -> optional
+  horizontal flip -> normalise -> [random erasing] (the bracketed steps are off by
+  default; :mod:`vidlab.data.video_augment`)
 * testing: short-side scale to a fixed size -> one of 3 uniform crops
   (left/centre/right along the longer side, PySlowFast's ``uniform_crop``) or
   the centre crop only.
@@ -118,6 +120,13 @@ class ClipTransform:
     ``flip`` is a probability. Keep it 0 for datasets whose labels are not
     mirror-symmetric (moving left/right, rotating clockwise/anticlockwise: the
     synthetic set, Something-Something).
+
+    Training only: ``rand_augment`` (a policy string such as ``rand-m7-n4-mstd0.5-inc1``,
+    :class:`~vidlab.data.video_augment.VideoRandAugment`) acts on the scaled frames before
+    the crop, as PySlowFast applies it to the decoded frames before its crop;
+    ``random_erasing`` (a probability) erases one box, the same on every frame, in the
+    normalised clip (``erasing_mode`` pixel | rand | const). Both draw from ``rng``; when
+    off they draw nothing, so the other random choices are unchanged.
     """
 
     train: bool
@@ -129,6 +138,19 @@ class ClipTransform:
     mean: tuple = KINETICS_MEAN
     std: tuple = KINETICS_STD
     spatial_crops: int = 1
+    rand_augment: str | None = None
+    random_erasing: float = 0.0
+    erasing_mode: str = "pixel"
+
+    def __post_init__(self) -> None:
+        self._rand_augment = None
+        if self.rand_augment:
+            from vidlab.data.video_augment import VideoRandAugment
+
+            self._rand_augment = VideoRandAugment.parse(self.rand_augment)
+        if not 0 <= self.random_erasing <= 1 or self.erasing_mode not in ("pixel", "rand", "const"):
+            raise ValueError(f"random_erasing must be in [0, 1] and erasing_mode pixel, rand or const, "
+                             f"got {self.random_erasing!r}, {self.erasing_mode!r}")
 
     def __call__(
         self,
@@ -141,13 +163,20 @@ class ClipTransform:
         if self.train:
             rng = rng if rng is not None else np.random.default_rng()
             clip = random_short_side_scale(clip, self.min_scale, self.max_scale, rng)
+            if self._rand_augment is not None:
+                clip = self._rand_augment(clip, rng)
             clip = random_crop(clip, self.crop_size, rng)
             if self.flip > 0 and rng.random() < self.flip:
                 clip = horizontal_flip(clip)
         else:
             clip = short_side_scale(clip, self.test_scale or self.crop_size)
             clip = uniform_crop(clip, self.crop_size, spatial_idx)
-        return normalize_to_cthw(clip, self.mean, self.std)
+        out = normalize_to_cthw(clip, self.mean, self.std)
+        if self.train and self.random_erasing > 0:
+            from vidlab.data.video_augment import random_erase
+
+            out = random_erase(out, self.random_erasing, rng, self.erasing_mode)
+        return out
 
     def views(self, frames: np.ndarray | torch.Tensor) -> list[torch.Tensor]:
         """All spatial test views of one temporal clip (1 = centre, 3 = start/centre/end)."""

@@ -100,7 +100,8 @@ def fld(default: Any = dataclasses.MISSING, *, help: str = "", ge: float | None 
 class ModelCfg:
     arch: str = fld("i3d_r10_tiny", help="architecture (any of `vidlab models`)")
     num_classes: int | None = fld(None, ge=1, help="output classes (None: from the dataset's label list)")
-    kwargs: dict[str, Any] = fld({}, help="extra arguments of the model builder (e.g. width)")
+    kwargs: dict[str, Any] = fld({}, help="extra arguments of the model builder (e.g. width; the transformers' "
+                                         "stochastic depth: drop_path_rate, 0.2 in PySlowFast's MViTv2-S recipe)")
     init: str | None = fld(None, help="vidlab checkpoint to start from")
 
 
@@ -146,6 +147,17 @@ class DataCfg:
     min_frames: int | None = fld(None, ge=0, help="a video shorter than this is bad (None: the clip's num_frames)")
     robust: bool = fld(True, help="skip, substitute and report unreadable/too-short videos")
     max_bad_fraction: float = fld(0.05, ge=0, le=1, help="stop training when more of the training videos are bad")
+    # training-time regularisation (PySlowFast MIXUP.* / AUG.*; vidlab.data.mix, vidlab.data.video_augment)
+    mixup_alpha: float = fld(0.0, ge=0, help="mixup: Beta(a, a) blend of each batch with its reverse (0: off; MViT recipe 0.8)")
+    cutmix_alpha: float = fld(0.0, ge=0, help="CutMix: Beta(a, a) box, the same on every frame (0: off; MViT recipe 1.0)")
+    mix_prob: float = fld(1.0, ge=0, le=1, help="probability that a batch is mixed (mixup/CutMix on)")
+    mix_switch_prob: float = fld(0.5, ge=0, le=1, help="probability of CutMix rather than mixup when both are on")
+    rand_augment: str | None = fld(None, help="RandAugment policy, timm/PySlowFast string (e.g. rand-m7-n4-mstd0.5-inc1): "
+                                              "same ops on every frame of a training clip")
+    random_erasing: float = fld(0.0, ge=0, le=1, help="probability of erasing one box (same on every frame) of a "
+                                                      "normalised training clip (MViT recipe 0.25)")
+    random_erasing_mode: str = fld("pixel", choices=("pixel", "rand", "const"),
+                                   help="erased pixels: per-pixel noise, one random colour, or 0")
 
 
 @dataclass
@@ -163,7 +175,12 @@ class SolverCfg:
     warmup_epochs: float = fld(0.0, ge=0, help="epochs of linear warmup")
     warmup_start_lr: float = fld(0.01, ge=0, help="learning rate at the start of warmup")
     clip_grad: float | None = fld(None, gt=0, help="max global gradient norm (None: no clipping)")
-    label_smoothing: float = fld(0.0, ge=0, le=1, help="label smoothing of the cross-entropy loss")
+    label_smoothing: float = fld(0.0, ge=0, le=1, help="label smoothing of the cross-entropy loss (with mixup/CutMix: "
+                                                       "of the soft targets)")
+    layer_decay: float | None = fld(None, gt=0, le=1, help="layer-wise lr decay for transformers: lr * d^(L + 1 - "
+                                                           "layer), layer 0 the stem, L + 1 the head (None or 1: off)")
+    zero_wd_1d: bool = fld(True, help="no weight decay on 1-D parameters (biases, norm weights)")
+    zero_wd_pos: bool = fld(False, help="no weight decay on cls/pos tokens and relative-position tables")
     accumulate: int = fld(1, ge=1, help="split each global batch into this many sequential micro-batches")
 
 
@@ -520,6 +537,16 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"data.cache_mb: must be > 0 with data.cache=memory, got {_show(cfg.data.cache_mb)}")
     if cfg.data.cache == "memory" and cfg.data.modality:
         raise ConfigError("data.cache: memory caches clip datasets; snippet inputs (data.modality) read their own caches")
+    if cfg.data.rand_augment:
+        from vidlab.data.video_augment import AugmentSpecError, VideoRandAugment
+
+        try:
+            VideoRandAugment.parse(cfg.data.rand_augment)
+        except AugmentSpecError as e:
+            raise ConfigError(f"data.rand_augment: {e}") from None
+    if cfg.data.modality and (cfg.data.rand_augment or cfg.data.random_erasing):
+        raise ConfigError("data.rand_augment and data.random_erasing augment clips; snippet inputs (data.modality) "
+                          "do not take them")
     if cfg.multigrid.long_cycle and cfg.solver.schedule != "steps":
         raise ConfigError("multigrid.long_cycle follows PySlowFast's step schedule: set solver.schedule=steps and solver.steps")
 

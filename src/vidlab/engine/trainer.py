@@ -3,6 +3,9 @@
 ``Trainer(cfg).fit()`` trains a registered architecture on video lists with
 SGD (or AdamW), warmup + cosine (or step) learning rate, gradient clipping
 and accumulation, mixed precision, optional EMA weights and precise BN,
+the transformer recipe (layer-wise lr decay and weight-decay exemptions,
+:mod:`vidlab.engine.param_groups`; mixup/CutMix, :mod:`vidlab.data.mix`;
+RandAugment and random erasing, :mod:`vidlab.data.video_augment`),
 multigrid shapes, on one process or many (torchrun + DDP, see
 :mod:`vidlab.engine.distributed`). It writes TensorBoard scalars, user-facing
 checkpoints (``checkpoints/last`` every epoch, ``best`` on validation top-1)
@@ -39,12 +42,14 @@ from vidlab.data.datasets import make_dataset
 from vidlab.data.datasets.protocol import TrainDataset
 from vidlab.data.datasets.registry import SnippetOptions, dataset_classes
 from vidlab.data.datasets.registry import has_split as format_has_split
+from vidlab.data.mix import VideoMix, soft_cross_entropy
 from vidlab.engine import distributed as dist
 from vidlab.engine.bn import precise_bn, set_bn_group
 from vidlab.engine.budget import epoch_pace, epochs_that_fit
 from vidlab.engine.config import Config, ConfigError, DataCfg, dump_config
 from vidlab.engine.conv_pad import pad_time_explicitly
 from vidlab.engine.multigrid import MultigridPlan
+from vidlab.engine.param_groups import LayerDecayError, param_groups
 from vidlab.engine.resume import ResumeStore
 from vidlab.engine.sampler import GlobalBatchSampler, ShardSampler
 from vidlab.engine.schedules import lr_at_epoch
@@ -134,7 +139,8 @@ def dataset_options(d: DataCfg, split: str) -> dict[str, Any]:
             "flip": d.flip, "test_views": d.test_views, "test_crops": d.test_crops, "target_fps": d.target_fps,
             "backend": d.backend, "min_frames": d.min_frames,
             "cache_bytes": int(float(d.cache_mb) * 2**20) if cache else None, "snippets": snippets,
-            "robust": d.robust is not False}
+            "robust": d.robust is not False, "rand_augment": d.rand_augment, "random_erasing": d.random_erasing,
+            "random_erasing_mode": d.random_erasing_mode}
 
 
 class TrainingInterrupted(RuntimeError):
@@ -251,6 +257,11 @@ class Trainer:
         # every process its own stream for dropout and the like
         torch.manual_seed(cfg.train.seed * 1000003 + self.dist.rank)
         self.optimizer = self._make_optimizer()
+        self.mix = None  # mixup / CutMix of training batches (data.mixup_alpha, data.cutmix_alpha)
+        if d.mixup_alpha > 0 or d.cutmix_alpha > 0:
+            self.mix = VideoMix(self.num_classes, mixup_alpha=d.mixup_alpha, cutmix_alpha=d.cutmix_alpha,
+                                mix_prob=d.mix_prob, switch_prob=d.mix_switch_prob,
+                                label_smoothing=cfg.solver.label_smoothing)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.ema = None
         if cfg.train.ema:
@@ -356,13 +367,15 @@ class Trainer:
 
     # -- optimisation ------------------------------------------------------
     def _make_optimizer(self) -> torch.optim.Optimizer:
+        """SGD/AdamW over :func:`~vidlab.engine.param_groups.param_groups` (by default: no weight
+        decay on norms and biases; with ``solver.layer_decay``, one group per layer with its
+        ``lr_scale``)."""
         s = self.cfg.solver
-        decay, no_decay = [], []
-        for _name, p in self.model.named_parameters():
-            if not p.requires_grad:
-                continue
-            (no_decay if p.ndim <= 1 else decay).append(p)  # no weight decay on norms and biases
-        groups = [{"params": decay, "weight_decay": s.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        try:
+            groups = param_groups(self.model, s.weight_decay, s.layer_decay, zero_wd_1d=s.zero_wd_1d,
+                                  zero_wd_pos=s.zero_wd_pos)
+        except LayerDecayError as e:
+            raise ConfigError(f"{e} (model.arch={self.cfg.model.arch})") from None
         if s.optimizer == "sgd":
             return torch.optim.SGD(groups, lr=s.lr, momentum=s.momentum, nesterov=s.nesterov and s.momentum > 0)
         return torch.optim.AdamW(groups, lr=s.lr)
@@ -590,8 +603,9 @@ class Trainer:
         lr = cfg.solver.lr
         for it, (clips, labels, _) in enumerate(bar, start=start_batch):
             lr = self.lr_at(epoch + it / n_iter)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
+            for group in self.optimizer.param_groups:  # layer-wise decay scales its groups
+                scale = group.get("lr_scale")
+                group["lr"] = lr if scale is None else lr * scale
             t_step = self.clock()
             loss_value, correct = self._step(_to_device(clips, self.device), labels.to(self.device),
                                              epoch, it)
@@ -638,20 +652,29 @@ class Trainer:
         cfg = self.cfg
         n = labels.shape[0]
         k = min(cfg.solver.accumulate, n)
+        targets = None  # soft targets (mixup / CutMix), else the class indices are the targets
+        if self.mix is not None:  # the whole per-process batch, before it is cut into micro-batches
+            rng = np.random.default_rng([cfg.train.seed % 2**32, 0x6D6978, epoch, it, self.dist.rank])
+            clips, targets = self.mix(clips, labels, rng)
         if isinstance(clips, (list, tuple)):
             parts = list(zip(*[c.chunk(k) for c in clips]))
             chunks = [(list(p), y) for p, y in zip(parts, labels.chunk(k))]
         else:
             chunks = list(zip(clips.chunk(k), labels.chunk(k)))
+        soft = targets.chunk(k) if targets is not None else [None] * len(chunks)
         self.optimizer.zero_grad(set_to_none=True)
         loss_sum, correct = 0.0, 0
-        for i, (x, y) in enumerate(chunks):
+        for i, ((x, y), t) in enumerate(zip(chunks, soft)):
             sync = i == len(chunks) - 1
             ctx = self.net.no_sync() if (self.dist.enabled and not sync) else nullcontext()
             with ctx:
                 with self._autocast():
                     logits = self.net(x)
-                    loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.solver.label_smoothing)
+                    if t is None:
+                        loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.solver.label_smoothing)
+                    else:  # mixed batch: train top-1 counts the label with the larger share
+                        loss = soft_cross_entropy(logits.float(), t)
+                        y = t.argmax(1)
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch + 1} iteration {it}; "
                                              "lower solver.lr")

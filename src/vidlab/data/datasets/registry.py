@@ -477,7 +477,8 @@ def make_dataset(split: str, *, num_classes: int, num_frames: int, sampling_rate
                  test_scale: int | None = None, flip: float = 0.5, test_views: int = 1, test_crops: int = 1,
                  target_fps: float | None = None, backend: str = "pyav", min_frames: int | None = None,
                  cache_bytes: int | None = None, snippets: SnippetOptions | None = None, robust: bool = True,
-                 seed: int = 0, log_dir: str | os.PathLike | None = None) -> TrainDataset:
+                 seed: int = 0, log_dir: str | os.PathLike | None = None, rand_augment: str | None = None,
+                 random_erasing: float = 0.0, random_erasing_mode: str = "pixel") -> TrainDataset:
     """The ``split`` (train/val/test) dataset of any format, as ``Trainer.dataset(split)`` needs it.
 
     ``format="video_list"``: ``list_file`` is the split's list (paths resolved against
@@ -498,20 +499,32 @@ def make_dataset(split: str, *, num_classes: int, num_frames: int, sampling_rate
     :class:`~vidlab.data.datasets.robust.RobustDataset` (substitute), ``val``/``test``
     too with the placeholder policy (a bad video gives an all-zero item with index -1:
     drop those rows; snippet evaluation is not wrapped). ``log_dir`` keeps the
-    bad-file log (default: a temporary folder).
+    bad-file log (default: a temporary folder). ``rand_augment`` (a RandAugment policy string)
+    and ``random_erasing`` (a probability, ``random_erasing_mode`` pixel | rand | const) augment
+    training clips (:class:`~vidlab.data.transforms.ClipTransform`); not for ``snippets``.
     """
     from vidlab.data.datasets.robust import RobustDataset
     from vidlab.data.datasets.video_list import VideoListDataset
     from vidlab.data.transforms import ClipTransform
 
     train = split == "train"
+    augment = {}
+    if train and (rand_augment or random_erasing):
+        if snippets is not None:
+            raise DataError("data.rand_augment / data.random_erasing augment clip datasets, not data.modality snippets")
+        augment = {"rand_augment": rand_augment or None, "random_erasing": float(random_erasing),
+                   "erasing_mode": random_erasing_mode}
+        try:
+            ClipTransform(train=True, **augment)  # a bad policy string: one clear error here
+        except ValueError as e:
+            raise DataError(f"data augmentation: {e}") from None
     if snippets is not None:
         return _snippet_dataset(split, snippets, list_file=list_file, root=root, crop_size=crop_size,
                                 train_scale=train_scale, test_scale=test_scale, flip=flip, test_crops=test_crops,
                                 mean=mean, std=std, backend=backend, robust=robust, seed=seed, log_dir=log_dir)
     tf = ClipTransform(train=train, crop_size=crop_size, min_scale=train_scale[0], max_scale=train_scale[1],
                        test_scale=test_scale, flip=flip, mean=tuple(mean), std=tuple(std),
-                       spatial_crops=1 if split == "val" else test_crops)
+                       spatial_crops=1 if split == "val" else test_crops, **augment)
     kwargs = dict(mode="train" if train else "test", num_frames=num_frames, sampling_rate=sampling_rate, transform=tf,
                   target_fps=target_fps, num_views=1 if split == "val" else test_views, seed=seed,
                   backend=backend, min_frames=_min_frames(min_frames, num_frames), cache_bytes=cache_bytes)
