@@ -64,21 +64,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import cast
 
 import torch
 
 from vidlab.convert.pyslowfast import from_pyslowfast
 from vidlab.convert.registry import ConversionError, StateDict, register, unmapped_error
+from vidlab.models.mvit import MViT
 
 _BLOCK = re.compile(r"blocks\.(\d+)\.(.*)")
 
 
-def _target(arch: str) -> torch.nn.Module:
+def _target(arch: str) -> MViT:
     """The vidlab model, on the meta device (its config and key set)."""
     from vidlab import models
 
     with torch.device("meta"):
-        return models.build(arch)
+        return cast(MViT, models.build(arch))
 
 
 def _depth(state: StateDict) -> int:
