@@ -134,7 +134,7 @@ CROPS = (1, 3, 10)
 TAILS = ("drop", "pad")
 FORMATS = ("npy", "h5")
 #: Bumped when the files' meaning changes, so older outputs are recomputed, not skipped.
-FORMAT_VERSION = 1
+FEATURES_SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -197,7 +197,7 @@ class FeatureConfig:
         """The settings that determine the outputs (compared when resuming)."""
         return {"window": self.window, "stride": self.stride, "fps": self.fps, "crops": self.crops,
                 "modality": self.modality, "tail": self.tail, "resample": self.resample,
-                "format_version": FORMAT_VERSION}
+                "format_version": FEATURES_SCHEMA_VERSION}
 
 
 def resolve_config(preset: str | None = None, **given: Any) -> FeatureConfig:
