@@ -87,3 +87,24 @@ class ClassificationHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classify(self.features(x))
+
+
+class TransformerMlp(nn.Module):
+    """The transformer families' MLP: ``fc1`` -> GELU -> ``fc2``, dropout after ``fc2`` and, with
+    ``drop_hidden`` (PySlowFast's MViT, TimeSformer), after the GELU too (VideoMAE's original drops
+    only after ``fc2``). Parameter names ``fc1`` / ``fc2``, as in every source layout."""
+
+    def __init__(self, dim: int, hidden: int, dim_out: int | None = None, drop: float = 0.0,
+                 drop_hidden: bool = True):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim if dim_out is None else dim_out)
+        self.drop = nn.Dropout(drop) if drop > 0 else nn.Identity()
+        self.drop_hidden = drop_hidden
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act(self.fc1(x))
+        if self.drop_hidden:
+            x = self.drop(x)
+        return self.drop(self.fc2(x))

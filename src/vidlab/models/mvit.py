@@ -144,7 +144,7 @@ from torch import nn
 from torchvision.ops import StochasticDepth
 
 from vidlab.models.contract import VideoClassifier
-from vidlab.models.layers import single_pathway, triple
+from vidlab.models.layers import TransformerMlp, single_pathway, triple
 from vidlab.models.registry import register_model
 
 Triple = tuple[int, int, int]
@@ -367,20 +367,6 @@ class PatchEmbed(nn.Module):
         return x.flatten(2).transpose(1, 2), list(x.shape[2:])
 
 
-class Mlp(nn.Module):
-    """fc1 -> GELU -> fc2 (dropout after each of them when ``drop > 0``)."""
-
-    def __init__(self, dim: int, hidden: int, dim_out: int, drop: float = 0.0):
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim_out)
-        self.drop = nn.Dropout(drop) if drop > 0 else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
-
-
 class MultiScaleAttention(nn.Module):
     """Pooling attention: q, k, v are pooled on the token grid (q's stride sets the output grid;
     k/v are pooled further), with decomposed relative-position biases and residual pooling."""
@@ -521,7 +507,7 @@ class MultiScaleBlock(nn.Module):
             residual_pooling=cfg.residual_pooling, drop=cfg.attn_dropout, norm_eps=cfg.pool_norm_eps)
         self.drop_path = StochasticDepth(plan.drop_path, "row") if plan.drop_path > 0 else nn.Identity()
         self.norm2 = layer_norm(att_dim)
-        self.mlp = Mlp(att_dim, int(att_dim * cfg.mlp_ratio), dim_out, cfg.attn_dropout)
+        self.mlp = TransformerMlp(att_dim, int(att_dim * cfg.mlp_ratio), dim_out, cfg.attn_dropout)
         self.proj = nn.Linear(dim, dim_out) if dim != dim_out else None
         stride = plan.stride_q
         self.pool_skip: nn.MaxPool3d | None

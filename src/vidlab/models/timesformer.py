@@ -97,7 +97,7 @@ from torch import nn
 from torchvision.ops import StochasticDepth
 
 from vidlab.models.contract import VideoClassifier
-from vidlab.models.layers import single_pathway
+from vidlab.models.layers import TransformerMlp, single_pathway
 from vidlab.models.registry import register_model
 
 LN_EPS = 1e-6
@@ -131,20 +131,6 @@ class Attention(nn.Module):
         return self.proj_drop(self.proj(out.transpose(1, 2).reshape(n, length, c)))
 
 
-class Mlp(nn.Module):
-    """fc1 -> GELU -> fc2 (dropout after each of them when ``drop > 0``)."""
-
-    def __init__(self, dim: int, hidden: int, drop: float = 0.0):
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-        self.drop = _dropout(drop)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
-
-
 class DividedBlock(nn.Module):
     """Temporal attention (+ ``temporal_fc``), spatial attention with the per-frame cls token, MLP.
 
@@ -160,7 +146,7 @@ class DividedBlock(nn.Module):
         self.attn = Attention(dim, num_heads, qkv_bias, attn_drop, drop)
         self.drop_path = _drop_path(drop_path)
         self.norm2 = nn.LayerNorm(dim, eps=LN_EPS)
-        self.mlp = Mlp(dim, mlp_dim, drop)
+        self.mlp = TransformerMlp(dim, mlp_dim, drop=drop)
 
     def forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
         b, _, c = x.shape

@@ -108,7 +108,7 @@ from torch import nn
 from torchvision.ops import StochasticDepth
 
 from vidlab.models.contract import VideoClassifier
-from vidlab.models.layers import single_pathway
+from vidlab.models.layers import TransformerMlp, single_pathway
 from vidlab.models.registry import register_model
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -183,20 +183,6 @@ class Attention(nn.Module):
         return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, n, c)))
 
 
-class Mlp(nn.Module):
-    """``fc1`` -> GELU -> ``fc2`` -> dropout (the original drops only after ``fc2``)."""
-
-    def __init__(self, dim: int, hidden: int, drop: float = 0.0):
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-        self.drop = nn.Dropout(drop)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.fc2(self.act(self.fc1(x))))
-
-
 class Block(nn.Module):
     """Pre-norm transformer block, with layer scale (``gamma_1``, ``gamma_2``) when ``init_values > 0``."""
 
@@ -208,7 +194,7 @@ class Block(nn.Module):
         self.attn = Attention(dim, num_heads, qkv_bias, attn_drop, drop)
         self.drop_path = StochasticDepth(drop_path, "row") if drop_path > 0 else nn.Identity()
         self.norm2 = nn.LayerNorm(dim, eps=eps)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)
+        self.mlp = TransformerMlp(dim, int(dim * mlp_ratio), drop=drop, drop_hidden=False)
         self.gamma_1: nn.Parameter | None = None
         self.gamma_2: nn.Parameter | None = None
         if init_values > 0:
