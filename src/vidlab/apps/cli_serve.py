@@ -11,6 +11,14 @@ import typer
 
 DEMO_CHECKPOINT = Path("vidlab_demo") / "model.safetensors"
 
+# the action model, for both commands: a checkpoint file, or a published model from the hub
+CheckpointOption = Annotated[Path | None, typer.Option(
+    "--checkpoint", "-c", help="Action model (default: vidlab_demo/model.safetensors if present).")]
+ModelOption = Annotated[str | None, typer.Option(
+    "--model", "-m", help="A published model instead of --checkpoint (`vidlab hub list`).")]
+WeightsOption = Annotated[str | None, typer.Option(
+    "--weights", help="Hub tag with --model (default: the model's DEFAULT).")]
+
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
@@ -32,17 +40,9 @@ def _default_checkpoint(checkpoint: Path | None, model: str | None = None, weigh
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port (0: any free one).")] = 8000,
-    checkpoint: Annotated[
-        Path | None, typer.Option(
-            "--checkpoint", "-c", help="Action model (default: vidlab_demo/model.safetensors if present).",
-        )
-    ] = None,
-    model_name: Annotated[
-        str | None, typer.Option("--model", "-m", help="A published model instead of --checkpoint (`vidlab hub list`).")
-    ] = None,
-    weights: Annotated[
-        str | None, typer.Option("--weights", help="Hub tag with --model (default: the model's DEFAULT).")
-    ] = None,
+    checkpoint: CheckpointOption = None,
+    model_name: ModelOption = None,
+    weights: WeightsOption = None,
     cartoon_weights: Annotated[
         Path | None, typer.Option("--cartoon-weights", help="CartoonGAN weights file or folder (classic needs none).")
     ] = None,
@@ -119,17 +119,9 @@ def serve(
 
 def stream(
     source: Annotated[str, typer.Argument(help="Camera index (0), RTSP/HTTP URL, or a video file.")],
-    checkpoint: Annotated[
-        Path | None, typer.Option(
-            "--checkpoint", "-c", help="Action model (default: vidlab_demo/model.safetensors if present).",
-        )
-    ] = None,
-    model_name: Annotated[
-        str | None, typer.Option("--model", "-m", help="A published model instead of --checkpoint (`vidlab hub list`).")
-    ] = None,
-    weights: Annotated[
-        str | None, typer.Option("--weights", help="Hub tag with --model (default: the model's DEFAULT).")
-    ] = None,
+    checkpoint: CheckpointOption = None,
+    model_name: ModelOption = None,
+    weights: WeightsOption = None,
     stride: Annotated[
         float | None, typer.Option(
             "--stride", min=0.001, help="Seconds between windows (default: a quarter of the clip span)."
