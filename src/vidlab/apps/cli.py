@@ -89,8 +89,19 @@ def classify(
                                        "fastest fp32 path for long videos or many files; the first window pays a "
                                        "compilation of seconds to a minute."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list, one object per video."),
+    segments: bool = typer.Option(False, "--segments", help="Also localize: runs of windows where a class's "
+                                  "smoothed probability exceeds --threshold become segments (a baseline for "
+                                  "temporal localization; vidlab.localize.segments states the rules)."),
+    smooth_k: int = typer.Option(1, "--smooth", min=1, help="With --segments: moving average over this many "
+                                 "windows (centred, truncated at the ends)."),
+    threshold: float = typer.Option(0.5, "--threshold", help="With --segments: a window belongs to a class's "
+                                    "segment where its smoothed probability is above this (in [0, 1))."),
+    segments_out: Optional[Path] = typer.Option(None, "--segments-out", help="With --segments: write them in the "
+                                                "ActivityNet challenge format (video id = file stem; `vidlab "
+                                                "eval-tal` scores it)."),
 ):
-    """Classify videos with sliding windows: per-window and whole-video top-k."""
+    """Classify videos with sliding windows: per-window and whole-video top-k (--segments: and labelled
+    segments, from the per-window probabilities)."""
     from tqdm.auto import tqdm
 
     from vidlab import models
@@ -100,6 +111,11 @@ def classify(
     if stride is not None and not stride > 0:
         raise typer.BadParameter(f"must be > 0 seconds, got {stride:g}", param_hint="'--stride'")
     _check_backend(backend)
+    if not segments and (segments_out is not None or smooth_k != 1 or threshold != 0.5):
+        raise typer.BadParameter("--smooth, --threshold and --segments-out go with --segments",
+                                 param_hint="'--segments'")
+    if not 0 <= threshold < 1:
+        raise typer.BadParameter(f"must be in [0, 1), got {threshold:g}", param_hint="'--threshold'")
     from vidlab.apps.cli_hub import checkpoint_for
 
     model = models.load(checkpoint_for(checkpoint, model_name, weights))  # also int8 / pruned (`vidlab compress`)
@@ -122,7 +138,9 @@ def classify(
             bars[0].update(done - bars[0].n)
 
         try:
-            res = classify_video(model, str(v), topk=topk, stride=stride, backend=backend, on_window=advance)
+            # --segments needs every class's probability per window: all classes, trimmed to --topk below
+            res = classify_video(model, str(v), topk=10**9 if segments else topk, stride=stride, backend=backend,
+                                 on_window=advance)
         except VidlabError as e:
             for b in bars:
                 b.close()
@@ -132,14 +150,48 @@ def classify(
             continue
         for b in bars:
             b.close()
+        if segments:
+            _add_segments(res, topk, smooth_k, threshold)
         results.append(res)
         if not as_json:
             tops = ", ".join(f"{t['label']} {t['score']:.3f}" for t in res["top"])
             print(f"{v}: {tops}  ({len(res['windows'])} windows, {res['duration']:.1f} s)")
+            for d in res.get("segments", []):
+                print(f"  {d['segment'][0]:8.2f} {d['segment'][1]:8.2f}  {d['label']}  {d['score']:.3f}")
+    if segments_out is not None:
+        import json
+
+        from vidlab.localize.segments import challenge_format
+        from vidlab.models.checkpoint import atomic_write_bytes
+
+        doc = challenge_format({Path(r["video"]).stem: r["segments"] for r in results if "segments" in r})
+        segments_out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(segments_out, (json.dumps(doc) + "\n").encode())
     if as_json:
         print_json(results)
     if failed:  # 2: no video could be classified; 1: some failed, the others were done
         raise typer.Exit(EXIT_BAD_INPUT if failed == len(videos) else 1)
+
+
+def _add_segments(res: dict, topk: int, k: int, threshold: float) -> None:
+    """``res["segments"]`` from the windows' probabilities (every class's, as classify_video returned
+    them), then every top list trimmed to ``topk``."""
+    import numpy as np
+
+    from vidlab.localize.segments import probs_to_segments
+
+    wins = res["windows"]
+    labels: dict[int, str] = {t["index"]: t["label"] for t in res["top"]}
+    probs = np.zeros((len(wins), max(labels) + 1))
+    for i, w in enumerate(wins):
+        for t in w["top"]:
+            probs[i, t["index"]] = t["score"]
+    res["segments"] = probs_to_segments(probs, [w["start_sec"] for w in wins], [w["end_sec"] for w in wins],
+                                        threshold=threshold, k=k,
+                                        labels=[labels.get(i, str(i)) for i in range(probs.shape[1])])
+    res["top"] = res["top"][:topk]
+    for w in wins:
+        w["top"] = w["top"][:topk]
 
 
 # --------------------------------------------------------------------------

@@ -143,10 +143,10 @@ def features(
         print(f"{len(res['done'])} done{dim}, {len(res['skipped'])} already done, {len(res['failed'])} failed "
               f"-> {res['out']} ({res['seconds']:.1f} s)")
     if res["failed"]:
-        raise typer.Exit(_report_failures([f["error"] for f in res["failed"]], res["videos"]))
+        raise typer.Exit(report_failures([f["error"] for f in res["failed"]], res["videos"]))
 
 
-def _report_failures(errors: list[str], total: int, shown: int = 3) -> int:
+def report_failures(errors: list[str], total: int, shown: int = 3) -> int:
     """One error line naming the first failures; the exit status: 2 when no video could be done
     (that line only, the CLI's contract), 1 when the others were done (then every failure is
     listed below the line when there are more than ``shown``; ``--json`` has them all)."""

@@ -240,12 +240,28 @@ def _load(checkpoint: Path):
 
 @tal_app.command("detect")
 def detect_cmd(
+    inputs: Optional[List[Path]] = typer.Argument(None, help="Video files: their features are computed first, "
+                                                  "with the settings the checkpoint was trained on (instead of "
+                                                  "--features)."),
     checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="Checkpoint folder of `vidlab tal train`."),
-    features: Path = _features_opt(),
-    out: Path = typer.Option(..., "--out", help="Predictions json (ActivityNet challenge format: {\"results\": "
-                             "{video: [{\"label\", \"score\", \"segment\": [start, end]}]}}, seconds)."),
-    videos: Optional[List[str]] = typer.Option(None, "--videos", help="Only these video ids (repeat the option or "
-                                               "separate by commas; default: every .npy in the folder)."),
+    features: Optional[Path] = typer.Option(None, "--features", help="Features folder: {video}.npy (N, D) with "
+                                            "the {video}.json `vidlab features` writes (instead of VIDEO files)."),
+    extractor: Optional[Path] = typer.Option(None, "--extractor", help="With VIDEO files: the classifier checkpoint "
+                                             "the features are computed with (default: the one recorded in the "
+                                             "checkpoint's training features)."),
+    model_name: Optional[str] = typer.Option(None, "--model", help="With VIDEO files: a published extractor "
+                                             "instead of --extractor (`vidlab hub list`)."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="With --model: the hub tag (default DEFAULT)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Predictions json (ActivityNet challenge format: "
+                                       "{\"results\": {video: [{\"label\", \"score\", \"segment\": [start, end]}]}}, "
+                                       "seconds); required with --features."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="With VIDEO files: a timeline PNG per video in this "
+                                        "folder ({video}.png: the detections printed, a bar per label row)."),
+    show: int = typer.Option(5, "--show", min=1, help="With VIDEO files: detections printed (and plotted) per video, "
+                             "the best ones scoring at least --min-score."),
+    videos: Optional[List[str]] = typer.Option(None, "--videos", help="With --features: only these video ids "
+                                               "(repeat the option or separate by commas; default: every .npy in "
+                                               "the folder)."),
     nms: Optional[str] = typer.Option(None, "--nms", help="Per-class suppression: gaussian (Soft-NMS, default), "
                                       "linear, hard or none."),
     sigma: Optional[float] = typer.Option(None, "--sigma", help="Gaussian Soft-NMS sigma (default 0.5)."),
@@ -260,18 +276,44 @@ def detect_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print a summary as JSON (the predictions go to --out)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ):
-    """Detect actions in feature sequences: per-class Soft-NMS, top-k per video, segments in seconds."""
+    """Detect actions in feature sequences (--features DIR) or in videos (VIDEO...): per-class Soft-NMS,
+    top-k per video, segments in seconds.
+
+    With VIDEO files, each video's features are computed as `vidlab features` would, with the window,
+    stride, frame rate, tail rule, preset and resampling recorded in the checkpoint's model.json
+    (its training features; the number of crops is not recorded: the preset's, else 1), by the
+    extractor recorded there or --extractor / --model, whose features must have the dimension the
+    localizer takes. Detections are the same as `vidlab features` then `tal detect --features`.
+    """
     from vidlab.localize.tal_data import TALDataset
     from vidlab.localize.tal_train import detect
 
+    if bool(inputs) == (features is not None):
+        raise typer.BadParameter("give VIDEO files or --features DIR (one of the two)",
+                                 param_hint="'VIDEO' / '--features'")
+    if features is not None:
+        given = [n for n, v in (("--extractor", extractor), ("--model", model_name), ("--weights", weights),
+                                ("--plot", plot)) if v is not None]
+        if given:
+            raise typer.BadParameter("goes with VIDEO files, not with --features", param_hint=f"'{given[0]}'")
+        if out is None:
+            raise typer.BadParameter("the predictions json is required with --features", param_hint="'--out'")
+    elif videos:
+        raise typer.BadParameter("selects ids in a --features folder; with VIDEO files name the files",
+                                 param_hint="'--videos'")
     model = _load(checkpoint)
     meta = model.meta
     post = _post(meta.get("inference") or {}, nms, sigma, min_score, topk)
     grid = _grid_defaults(feature_fps, feature_stride, feature_window,
                           (meta.get("features") or {}).get("grid_defaults"))
+    dev = _device(device)
+    if features is None:
+        _detect_videos(model, post, [str(v) for v in inputs or []], extractor, model_name, weights, out, plot, show,
+                       grid, batch_size, dev, as_json, quiet)
+        return
     ds = TALDataset(features, None, videos=_split_videos(videos), classes=meta["classes"], defaults=grid)
     _notes(model, ds)
-    preds = detect(model, ds, post, batch_size=batch_size, device=_device(device), progress=not quiet)
+    preds = detect(model, ds, post, batch_size=batch_size, device=dev, progress=not quiet)
     _write_json(out, preds)
     n = sum(len(v) for v in preds["results"].values())
     res = {"predictions": str(out), "num_videos": len(ds), "num_detections": n, "post_processing": vars(post)}
@@ -279,6 +321,132 @@ def detect_cmd(
         print_json(res)
     else:
         print(f"{n} detections in {len(ds)} videos -> {out}")
+
+
+def video_feature_config(meta: dict, batch_size: int = 8) -> Any:
+    """The :class:`~vidlab.localize.features.FeatureConfig` of a localizer's training features, from
+    what its model.json records (``features``: window/stride frames, fps, tail, preset, resampling)."""
+    from vidlab.errors import VidlabError
+    from vidlab.localize.features import PRESETS, resolve_config
+
+    info = meta.get("features") or {}
+    where = f"{meta.get('path', 'the checkpoint')}"
+    try:
+        window, stride = int(info["window"]["frames"]), int(info["stride"]["frames"])
+    except (KeyError, TypeError, ValueError):
+        raise VidlabError(f"{where}: the checkpoint does not record how its features were made (trained on features "
+                          "without the json `vidlab features` writes): compute them yourself and use --features "
+                          "DIR") from None
+    preset = info.get("preset") if info.get("preset") in PRESETS else None
+    resample = (info.get("resampled") or {}).get("count")
+    return resolve_config(preset, window=window, stride=stride, fps=info.get("fps"), tail=info.get("tail"),
+                          resample=resample, batch_size=batch_size)
+
+
+def _extractor(meta: dict, extractor: Optional[Path], model_name: Optional[str], weights: Optional[str]
+               ) -> tuple[Path, dict]:
+    """The extraction checkpoint and how it is named: the options, else what the checkpoint records."""
+    from vidlab.apps.cli_hub import checkpoint_for
+
+    if extractor is not None and model_name is not None:
+        raise typer.BadParameter("give one of them, not both", param_hint="'--extractor' / '--model'")
+    if extractor is not None or model_name is not None:
+        info = {"name": model_name, "weights": weights or "DEFAULT"} if model_name else {}
+        return checkpoint_for(extractor, model_name, weights), info
+    if weights is not None:
+        raise typer.BadParameter("a hub tag: it goes with --model", param_hint="'--weights'")
+    rec = (meta.get("features") or {}).get("model") or {}
+    if rec.get("checkpoint") and Path(rec["checkpoint"]).exists():
+        return Path(rec["checkpoint"]), {}
+    if rec.get("name"):
+        return checkpoint_for(None, rec["name"], rec.get("weights")), {"name": rec["name"],
+                                                                        "weights": rec.get("weights") or "DEFAULT"}
+    why = (f"its extractor {rec['checkpoint']} is not found" if rec.get("checkpoint") else
+           "it does not record the extractor of its training features")
+    raise typer.BadParameter(f"{meta.get('path', 'the checkpoint')}: {why}; give the classifier checkpoint the "
+                             "features are computed with (--extractor CKPT or --model NAME)", param_hint="'--extractor'")
+
+
+def _detect_videos(model: Any, post: Any, paths: list[str], extractor: Optional[Path], model_name: Optional[str],
+                   weights: Optional[str], out: Optional[Path], plot: Optional[Path], show: int, grid: Any,
+                   batch_size: int, device: str, as_json: bool, quiet: bool) -> None:
+    import tempfile
+
+    from vidlab.apps.cli_features import report_failures
+    from vidlab.errors import DataError
+    from vidlab.localize.features import extract_features
+    from vidlab.localize.tal_data import TALDataset
+    from vidlab.localize.tal_train import detect
+
+    meta = model.meta
+    config = video_feature_config(meta)
+    ckpt, info = _extractor(meta, extractor, model_name, weights)
+    with tempfile.TemporaryDirectory(prefix="vidlab-tal-") as tmp:
+        summary = extract_features(paths, tmp, ckpt, config, device=device, model_info=info, progress=not quiet,
+                                   log=log)
+        if not summary["done"]:
+            raise typer.Exit(report_failures([f["error"] for f in summary["failed"]], summary["videos"]))
+        dim, want = summary["feature_dim"], model.config.input_dim
+        if dim != want:
+            raise DataError(f"{ckpt}: its features are {dim}-d, checkpoint {meta.get('path')} takes {want}-d "
+                            "features (give the extractor it was trained with: --extractor CKPT)")
+        ds = TALDataset(tmp, None, classes=meta["classes"], defaults=grid)
+        _notes(model, ds)
+        preds = detect(model, ds, post, batch_size=batch_size, device=device, progress=not quiet)
+        durations = {it.video_id: it.duration for it in ds.items}
+    if out is not None:
+        _write_json(out, preds)
+    shown = {v: [d for d in dets if d["score"] >= post.min_score][:show] for v, dets in preds["results"].items()}
+    plots = {}
+    if plot is not None:
+        plot.mkdir(parents=True, exist_ok=True)
+        for v, dets in shown.items():
+            plots[v] = str(plot_timeline(plot / f"{v}.png", v, dets, durations[v], list(meta["classes"])))
+    n = sum(len(v) for v in preds["results"].values())
+    res = {"predictions": None if out is None else str(out), "num_videos": len(ds), "num_detections": n,
+           "extractor": str(ckpt), "features": config.key(), "post_processing": vars(post), "detections": shown,
+           "plots": plots, "failed": summary["failed"]}
+    if as_json:
+        print_json(res)
+    else:
+        for v, dets in shown.items():
+            for d in dets:
+                print(f"{v}  {d['segment'][0]:9.2f} {d['segment'][1]:9.2f}  {d['label']}  {d['score']:.3f}")
+        print(f"{n} detections in {len(ds)} videos" + (f" -> {out}" if out is not None else ""))
+    if summary["failed"]:
+        raise typer.Exit(report_failures([f["error"] for f in summary["failed"]], summary["videos"]))
+
+
+def plot_timeline(path: Path, video: str, detections: list[dict], duration: float, classes: list[str]) -> Path:
+    """A PNG timeline of one video's detections: a row per label (those detected), each detection a bar
+    over its seconds, coloured by label, its opacity its score (at least 0.15) and its score written on it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = sorted({d["label"] for d in detections}, key=lambda c: classes.index(c) if c in classes else 0)
+    rows = {c: i for i, c in enumerate(labels)}
+    cmap = plt.get_cmap("tab10")
+    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.5 * max(len(labels), 1)))
+    try:
+        for d in detections:
+            a, b = d["segment"]
+            y = rows[d["label"]]
+            colour = cmap((classes.index(d["label"]) if d["label"] in classes else y) % 10)
+            ax.barh(y, b - a, left=a, height=0.7, color=colour, alpha=max(0.15, min(1.0, d["score"])),
+                    edgecolor=colour)
+            ax.text(a + (b - a) / 2, y, f"{d['score']:.2f}", ha="center", va="center", fontsize=8)
+        ax.set_yticks(range(len(labels)), labels)
+        ax.set_ylim(-0.6, max(len(labels), 1) - 0.4)
+        ax.set_xlim(0, max(duration, 1e-6))
+        ax.set_xlabel("seconds")
+        ax.set_title(f"{video}: {len(detections)} detections")
+        fig.tight_layout()
+        fig.savefig(path, dpi=80)
+    finally:
+        plt.close(fig)
+    return path
 
 
 @tal_app.command("eval")
