@@ -67,8 +67,10 @@ def run(args: argparse.Namespace, root: Path) -> dict:
     else:
         torch.manual_seed(args.seed)
         spec = models.get_spec(args.arch)
-        classifier = str(models.save(models.build(args.arch, num_classes=10), root / "classifier",
-                                     preprocessing=spec.preprocessing()))
+        from vidlab.data.synthetic import CLASSES  # the baseline's segments need the class names
+
+        classifier = str(models.save(models.build(args.arch, num_classes=len(CLASSES)), root / "classifier",
+                                     preprocessing=spec.preprocessing(), labels=list(CLASSES)))
     listing = root / "all.txt"
     listing.write_text("".join(f"{data / line}\n" for name in ("training", "validation")
                                for line in (data / f"{name}.txt").read_text().split()))
