@@ -58,6 +58,7 @@ from collections.abc import Sequence
 import torch
 
 from vidlab.convert.registry import ConversionError, StateDict, register, unmapped_error
+from vidlab.convert.torchvision import describe_state
 from vidlab.models.swin3d import CONFIGS, relative_position_index
 
 ARCHS = tuple(CONFIGS)
@@ -81,23 +82,12 @@ _MM_OTHER = re.compile(r"backbone\.(?P<part>patch_embed\.(?:proj|norm)\.|norm\d*
                        r"|cls_head\.fc_cls\.(?P<head>" + _PARAM + ")")
 
 
-def _describe(state: StateDict) -> str:
-    keys = list(state)
-    if not keys:
-        return "it is empty"
-    if any(k.startswith("module.") for k in keys):
-        return "its keys start with 'module.' (strip the DataParallel prefix first)"
-    if any(k.startswith(("backbone.", "cls_head.")) for k in keys):
-        return "it looks like an MMAction2 state dict (use --from mmaction2)"
-    return f"its first keys are {', '.join(keys[:3])}"
-
-
 @register("torchvision", *ARCHS)
 def from_torchvision_swin3d(state: StateDict, arch: str) -> StateDict:
     """Identity mapping for torchvision ``SwinTransformer3d`` state dicts (after a key check)."""
     if not all(a in state for a in _TV_ANCHORS):
         raise ConversionError(f"torchvision -> {arch}: not a torchvision {arch} state dict "
-                              f"(expected keys like {', '.join(_TV_ANCHORS)}; {_describe(state)})")
+                              f"(expected keys like {', '.join(_TV_ANCHORS)}; {describe_state(state)})")
     stray = [k for k in state if not _TV_KEY.fullmatch(k)]
     if stray:
         raise unmapped_error("torchvision", arch, stray)
@@ -140,7 +130,7 @@ def mmaction2_to_vidlab(state: StateDict, arch: str, window_size: Sequence[int])
     stages = {int(m["i"]) for k in state if (m := re.match(r"backbone\.layers\.(?P<i>\d+)\.", k))}
     if not stages or not any(k.startswith("backbone.patch_embed.") for k in state):
         raise ConversionError(f"mmaction2 -> {arch}: not an MMAction2 SwinTransformer3D recognizer "
-                              f"(no backbone.patch_embed / backbone.layers keys; {_describe(state)})")
+                              f"(no backbone.patch_embed / backbone.layers keys; {describe_state(state)})")
     last = max(stages)
     for key, value in state.items():
         new = _mm_key(key, last)

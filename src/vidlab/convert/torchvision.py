@@ -19,7 +19,8 @@ _RESNET_KEY = re.compile(r"(stem\.\d+|layer[1-4]\.\d+\.(conv[12]|downsample)(\.\
 _S3D_KEY = re.compile(r"(features|classifier)(\.\d+|\.branch[0-3])*\.[a-z_]+")
 
 
-def _describe(state: StateDict) -> str:
+def describe_state(state: StateDict) -> str:
+    """What a state dict looks like, for a refusal's sentence (which source it seems to come from)."""
     keys = list(state)
     if not keys:
         return "it is empty"
@@ -40,7 +41,7 @@ def _check(state: StateDict, arch: str, anchors: tuple[str, ...], pattern: re.Pa
 
     if not all(present(a) for a in anchors):
         raise ConversionError(f"torchvision -> {arch}: not a torchvision {arch} state dict "
-                              f"(expected keys like {', '.join(anchors)}; {_describe(state)})")
+                              f"(expected keys like {', '.join(anchors)}; {describe_state(state)})")
     stray = [k for k in state if not pattern.fullmatch(k)]
     if stray:
         raise unmapped_error("torchvision", arch, stray)
