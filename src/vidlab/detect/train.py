@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vidlab.engine.budget import epoch_pace, epochs_that_fit
+from vidlab.engine.budget import BudgetSchedule, epoch_pace
 from vidlab.errors import VidlabError
 
 
@@ -97,19 +97,19 @@ def train_detector(data_root: str | os.PathLike, out: str | os.PathLike, *, arch
     loss_fn = nn.BCEWithLogitsLoss()
     rng = np.random.default_rng(seed)
     steps = math.ceil(n / batch_size)
-    planned, history = int(epochs), []
+    plan, history = BudgetSchedule(int(epochs)), []
     epoch = 0
-    while epoch < planned:
+    while epoch < plan.end:
         t0, c0 = time.perf_counter(), time.process_time()
         ds.set_epoch(epoch)
         model.train()
         total, count = 0.0, 0
-        bar = tqdm(total=steps, desc=f"train {epoch + 1}/{planned}", unit="batch", leave=False, disable=not progress)
+        bar = tqdm(total=steps, desc=f"train {epoch + 1}/{plan.end}", unit="batch", leave=False, disable=not progress)
         step_seconds = []
         for it, idx in enumerate(_batches(n, batch_size, rng)):
             t_step = time.perf_counter()
             for g in opt.param_groups:
-                g["lr"] = _lr(lr, epoch + it / steps, planned)
+                g["lr"] = _lr(lr, plan.position(epoch + it / steps), plan.planned)
             batch = collate_detection([ds[int(i)] for i in idx])
             logits = model(batch["clip"], batch["boxes"])
             loss = loss_fn(logits, batch["labels"])
@@ -126,24 +126,25 @@ def train_detector(data_root: str | os.PathLike, out: str | os.PathLike, *, arch
         dt = time.perf_counter() - t0
         history.append({"epoch": epoch + 1, "loss": total / max(count, 1), "seconds": dt,
                         "cpu_seconds": time.process_time() - c0})
-        log(f"epoch {epoch + 1}/{planned}  loss {total / max(count, 1):.4f}  {dt:.1f} s")
+        log(f"epoch {epoch + 1}/{plan.end}  loss {total / max(count, 1):.4f}  {dt:.1f} s")
         epoch += 1
-        # fit the schedule into the budget, re-planned every epoch at the measured pace (the load
-        # varies; see vidlab.engine.budget); the first epoch also decodes every video into the cache,
-        # so the estimate starts with the second
-        if minutes is not None and epoch >= 2 and epoch < planned:
+        # fit the run into the budget, re-planned every epoch at the measured pace (the load
+        # varies; fewer or more epochs, never more than asked: see vidlab.engine.budget); the first
+        # epoch also decodes every video into the cache, so the estimate starts with the second
+        if minutes is not None and epoch >= 2 and epoch < plan.end:
             budget = minutes * 60 * 0.92 - (time.perf_counter() - start)
-            fit = epochs_that_fit(epoch, planned, budget, epoch_pace(dt, step_seconds, steps))
+            before = plan.end
             if budget <= 0:
-                fit = epoch  # spent: stop here
-            if fit < planned:
-                log(f"time budget: {planned} -> {fit} epochs")
-                planned = fit
+                plan.stop_at(epoch)  # spent: stop here
+            else:
+                plan.replan(epoch, budget, epoch_pace(dt, step_seconds, steps))
+            if plan.end != before:
+                log(f"time budget: {before} -> {plan.end} epochs")
     out = Path(out)
     ckpt = models.save(model, out / "model.safetensors", arch=arch, labels=cfg["classes"],
                        preprocessing=spec.preprocessing(), task="detection",
-                       provenance={"data": str(data_root), "epochs": planned, "seed": seed})
-    return {"checkpoint": str(ckpt), "epochs": planned, "train_keyframes": n, "history": history,
+                       provenance={"data": str(data_root), "epochs": len(history), "seed": seed})
+    return {"checkpoint": str(ckpt), "epochs": len(history), "train_keyframes": n, "history": history,
             "train_seconds": time.perf_counter() - start}
 
 

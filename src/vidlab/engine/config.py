@@ -196,7 +196,7 @@ class TrainCfg:
     progress: bool = fld(True, help="progress bars")
     # seconds; if the epochs would not fit, the schedule is shortened (so the
     # learning rate still decays fully), and a spent budget stops the run
-    time_budget: float | None = fld(None, gt=0, help="seconds; the schedule is shortened to fit, a spent budget stops the run")
+    time_budget: float | None = fld(None, gt=0, help="seconds; the run is re-planned each epoch to the epochs that fit, a spent budget stops the run")
     threads: int | None = fld(None, ge=0, help="torch CPU threads (None or 0: torch's default)")
     # BN statistics over fixed groups of this many clips (PySlowFast's sub-batch
     # BN); None: the whole per-process batch. Same group = same numbers on 1 or N processes.

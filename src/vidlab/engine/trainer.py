@@ -21,7 +21,6 @@ reproduces an uninterrupted one.
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import random
@@ -45,7 +44,7 @@ from vidlab.data.datasets.registry import has_split as format_has_split
 from vidlab.data.mix import VideoMix, soft_cross_entropy
 from vidlab.engine import distributed as dist
 from vidlab.engine.bn import precise_bn, set_bn_group
-from vidlab.engine.budget import epoch_pace, epochs_that_fit
+from vidlab.engine.budget import BudgetSchedule, epoch_pace
 from vidlab.engine.config import Config, ConfigError, DataCfg, dump_config
 from vidlab.engine.conv_pad import pad_time_explicitly
 from vidlab.engine.multigrid import MultigridPlan
@@ -272,6 +271,9 @@ class Trainer:
         self.history: list[dict] = []
         self.best_top1 = -1.0
         self.start_epoch = 0
+        self.schedule = BudgetSchedule(cfg.solver.epochs)  # train.time_budget re-plans it
+        self._t_start: float | None = None  # clock at the start of training, less the time before a resume
+        self._elapsed_before = 0.0  # training seconds of the run before it was resumed
         self.start_batch = 0
         self.global_step = 0
         self._epoch_acc = (0.0, 0, 0)
@@ -387,13 +389,13 @@ class Trainer:
                 end = s.lr * self.multigrid.lr_multiplier(s.warmup_epochs)
                 return s.warmup_start_lr + (end - s.warmup_start_lr) * epoch / s.warmup_epochs
             return s.lr * self.multigrid.lr_multiplier(epoch)
-        return lr_at_epoch(s, min(epoch, s.epochs))  # past the end the schedule stays at its end
+        return lr_at_epoch(s, min(self.schedule.position(epoch), s.epochs))  # past its end it stays there
 
     @property
     def total_epochs(self) -> int:
         if self.multigrid is not None and self.cfg.multigrid.long_cycle:
             return self.multigrid.max_epoch
-        return self.cfg.solver.epochs
+        return self.schedule.end
 
     def _autocast(self):
         if self.amp_dtype is None:
@@ -432,8 +434,8 @@ class Trainer:
                 "epoch": epoch, "batch": batch, "global_step": self.global_step,
                 "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
                 "history": self.history, "best_top1": self.best_top1, "epoch_acc": list(self._epoch_acc),
-                "rng": rngs, "world_size": self.dist.world_size, "solver_epochs": self.cfg.solver.epochs,
-                "solver_warmup_epochs": self.cfg.solver.warmup_epochs,
+                "rng": rngs, "world_size": self.dist.world_size, "schedule": self.schedule.state_dict(),
+                "elapsed": self._elapsed_before if self._t_start is None else self.clock() - self._t_start,
             }
             if self.ema is not None:
                 state["ema"] = self.ema.state_dict()
@@ -455,8 +457,9 @@ class Trainer:
         self.best_top1 = float(state["best_top1"])
         self.start_epoch, self.start_batch = int(state["epoch"]), int(state["batch"])
         self.global_step = int(state["global_step"])
-        self.cfg.solver.epochs = int(state.get("solver_epochs", self.cfg.solver.epochs))
-        self.cfg.solver.warmup_epochs = float(state.get("solver_warmup_epochs", self.cfg.solver.warmup_epochs))
+        if "schedule" in state:
+            self.schedule = BudgetSchedule.from_state(state["schedule"])
+        self._elapsed_before = float(state.get("elapsed", 0.0))  # train.time_budget counts the whole run
         acc = state["epoch_acc"]
         self._epoch_acc = (float(acc[0]), int(acc[1]), int(acc[2]))
         rngs = state["rng"]
@@ -489,7 +492,7 @@ class Trainer:
         if cfg.train.tensorboard and self.dist.is_main:
             self._tb = _summary_writer(self.out_dir / "tb", self.log)
         old_handler = _install_sigterm(self)
-        t_start = self.clock()
+        t_start = self._t_start = self.clock() - self._elapsed_before
         epoch = self.start_epoch
         try:
             while epoch < self.total_epochs:  # not a range: train.time_budget may shorten the schedule
@@ -524,9 +527,9 @@ class Trainer:
                 if cfg.train.time_budget and not last:
                     now = self.clock()
                     stop = self._fit_budget(epoch, now - t_start, now - t0) if self.dist.is_main else False
-                    s = cfg.solver
-                    stop, s.epochs, s.warmup_epochs = dist.broadcast_object((stop, s.epochs, s.warmup_epochs))
-                self.save_resume(epoch + 1, 0)  # after the budget: a resumed run keeps a shortened schedule
+                    stop, plan = dist.broadcast_object((stop, self.schedule.state_dict()))
+                    self.schedule = BudgetSchedule.from_state(plan)
+                self.save_resume(epoch + 1, 0)  # after the budget: a resumed run keeps the re-planned schedule
                 if stop:
                     break
                 epoch += 1
@@ -537,54 +540,31 @@ class Trainer:
         return self.history
 
     def _fit_budget(self, epoch: int, elapsed: float, last_epoch: float | None = None) -> bool:
-        """Keep the run inside ``train.time_budget``: if the remaining epochs would
-        not fit at the pace so far, shorten the schedule (the learning rate still
-        decays to its end) or, when the budget is already spent, stop. True = stop."""
+        """Keep the run inside ``train.time_budget``: re-plan the epochs that fit at the measured
+        pace (:class:`vidlab.engine.budget.BudgetSchedule`: fewer or, if the machine got faster,
+        more again, up to ``solver.epochs``; the learning rate still decays to its end and never
+        rises) or, when the budget is already spent, stop. True = stop."""
         cfg = self.cfg
         budget = cfg.train.time_budget
         mean_epoch = elapsed / max(epoch + 1 - self.start_epoch, 1)
         per_epoch = max(self._epoch_pace(mean_epoch if last_epoch is None else last_epoch), 1e-6)
         if elapsed >= budget:
             self.log(f"time budget of {budget:.0f}s spent after epoch {epoch + 1}; stopping")
-            return True
-        fits = epochs_that_fit(epoch + 1, cfg.solver.epochs, budget - elapsed, per_epoch)
-        if fits < cfg.solver.epochs and self.multigrid is None:
-            self.log(f"time budget of {budget:.0f}s: {per_epoch:.1f}s per epoch, shortening the schedule "
-                     f"from {cfg.solver.epochs} to {fits} epochs")
-            self._shorten_schedule(epoch + 1, fits)
+            return True  # the plan is left as it was: a resumed run (a new budget) goes on from here
+        if self.multigrid is not None:
+            return False
+        before = self.schedule.end
+        after = self.schedule.replan(epoch + 1, budget - elapsed, per_epoch)
+        if after != before:
+            self.log(f"time budget of {budget:.0f}s: {per_epoch:.1f}s per epoch, the run now ends after "
+                     f"epoch {after} instead of {before} (the schedule's {self.schedule.planned} epochs "
+                     "are spread over them)")
         return False
 
     def _epoch_pace(self, last_epoch: float) -> float:
         """Seconds the next epoch should take (:func:`vidlab.engine.budget.epoch_pace`;
         ``last_epoch``: the last one's, evaluation and checkpoints included)."""
         return epoch_pace(last_epoch, self._step_seconds, self._steps_per_epoch)
-
-    def _shorten_schedule(self, done: int, epochs: int) -> None:
-        """``solver.epochs = epochs`` after ``done`` epochs, without raising the learning rate:
-        it drops to the shortened schedule's value (a cosine further along) and decays from there.
-        A warmup still running keeps its slope and ends where it meets the shortened schedule
-        (by ``epochs`` at the latest), so it does not jump either."""
-        s = self.cfg.solver
-        w, start = s.warmup_epochs, s.warmup_start_lr
-        peak = lr_at_epoch(s, w)  # where the warmup was heading
-        s.epochs = epochs
-        if w <= done:
-            return
-        after = copy.copy(s)
-        after.warmup_epochs = 0.0
-
-        def met(x: float) -> bool:  # has the ramp reached the shortened schedule at x?
-            return start + (peak - start) * x / w >= lr_at_epoch(after, x)
-
-        lo, hi = float(done), min(w, float(epochs))
-        if met(lo):
-            hi = lo
-        elif met(hi):
-            for _ in range(60):
-                mid = (lo + hi) / 2
-                lo, hi = (lo, mid) if met(mid) else (mid, hi)
-        self.log(f"time budget: the warmup ends at epoch {hi:.2f} instead of {w:g}")
-        s.warmup_epochs = hi
 
     def train_epoch(self, ds: TrainDataset, epoch: int, start_batch: int = 0) -> dict | None:
         """One epoch (from global batch ``start_batch``); None if SIGTERM stopped it."""

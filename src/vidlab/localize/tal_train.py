@@ -17,9 +17,11 @@ exact under padding), not to ``max_seq_len``. Sequences longer than ``max_seq_le
 ``crop_ratio`` (0.9, 1.0), all sequences are randomly cropped (:func:`vidlab.localize.tal_data.random_crop`).
 
 Time budget (``minutes``): after every epoch, the pace of the next one is measured
-(:func:`vidlab.engine.budget.epoch_pace`) and the schedule shortened to the epochs that still fit
-(:func:`~vidlab.engine.budget.epochs_that_fit`; only ever shortened, the cosine follows the new
-length); past the deadline inside an epoch, training stops after the current step.
+(:func:`vidlab.engine.budget.epoch_pace`) and the run re-planned to the epochs that still fit
+(:class:`~vidlab.engine.budget.BudgetSchedule`: fewer, or more again up to ``epochs`` when the
+machine gets faster; the planned warmup + cosine is spread over them, so the learning rate never
+jumps or rises after the warmup); past the deadline inside an epoch, training stops after the
+current step.
 
 Inference (:func:`detect`)
 --------------------------
@@ -242,7 +244,7 @@ def train(dataset: TALDataset, model_config: ActionFormerConfig, config: TrainCo
     (the EMA weights when ``ema_decay > 0``, eval mode, on CPU) and a summary of the run."""
     from tqdm.auto import tqdm
 
-    from vidlab.engine.budget import epoch_pace, epochs_that_fit
+    from vidlab.engine.budget import BudgetSchedule, epoch_pace
 
     if model_config.input_dim != dataset.feature_dim:
         raise DataError(f"the model takes {model_config.input_dim}-d features, the dataset has {dataset.feature_dim}")
@@ -259,17 +261,17 @@ def train(dataset: TALDataset, model_config: ActionFormerConfig, config: TrainCo
     n = len(dataset)
     bs = min(config.batch_size, n)
     spe = -(-n // bs)
-    planned = config.epochs
-    warmup = min(config.warmup_epochs * spe, (planned * spe) // 7)
+    plan = BudgetSchedule(config.epochs)
+    warmup = min(config.warmup_epochs * spe, (plan.planned * spe) // 7)
     normalizer = config.init_loss_norm
     step = 0
     history: list[dict] = []
     stopped = None
-    bar = tqdm(total=planned * spe, desc="tal train", unit="step", file=sys.stderr, dynamic_ncols=True,
+    bar = tqdm(total=plan.end * spe, desc="tal train", unit="step", file=sys.stderr, dynamic_ncols=True,
                disable=None if progress else True)
     try:
         epoch = 0
-        while epoch < planned:
+        while epoch < plan.end:
             t_epoch = time.perf_counter()
             step_times: list[float] = []
             order = list(range(n))
@@ -278,7 +280,7 @@ def train(dataset: TALDataset, model_config: ActionFormerConfig, config: TrainCo
             batches = 0
             for b in range(0, n, bs):
                 t0 = time.perf_counter()
-                lr = _lr_at(step, planned * spe, warmup, config.lr)
+                lr = _lr_at(round(plan.position(epoch + batches / spe) * spe), plan.planned * spe, warmup, config.lr)
                 for g in optimizer.param_groups:
                     g["lr"] = lr
                 batch = collate([dataset[i] for i in order[b:b + bs]], model_config.divisor)
@@ -312,14 +314,14 @@ def train(dataset: TALDataset, model_config: ActionFormerConfig, config: TrainCo
             epoch += 1
             if stopped:
                 break
-            if deadline is not None and epoch < planned:
+            if deadline is not None and epoch < plan.end:
                 pace = epoch_pace(time.perf_counter() - t_epoch, step_times, spe)
-                shorter = epochs_that_fit(epoch, planned, deadline - time.perf_counter(), pace)
-                if shorter < planned:
+                before = plan.end
+                plan.replan(epoch, deadline - time.perf_counter(), pace)
+                if plan.end != before:
                     if log:
-                        log(f"time budget: {shorter} of {planned} epochs fit (about {pace:.1f} s per epoch)")
-                    planned = shorter
-                    bar.total = planned * spe
+                        log(f"time budget: {plan.end} of {plan.planned} epochs fit (about {pace:.1f} s per epoch)")
+                    bar.total = plan.end * spe
                     bar.refresh()
     finally:
         bar.close()
