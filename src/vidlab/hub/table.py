@@ -26,7 +26,10 @@ Where the figures come from:
 - PySlowFast: facebookresearch/SlowFast ``MODEL_ZOO.md``, read at commit 02a85e9 (URLs and accuracy).
 - Label sets: ``kinetics400.txt`` is torchvision's Kinetics-400 category list, identical line for
   line to MMAction2's ``label_map_k400.txt`` and PySlowFast's ``kinetics_400_labels.csv``;
-  ``coco.txt`` is torchvision's 91 COCO categories (index 0 ``__background__``, ``N/A`` gaps).
+  ``coco.txt`` is torchvision's 91 COCO categories (index 0 ``__background__``, ``N/A`` gaps);
+  ``kinetics600``, ``kinetics700``, ``ssv2``, ``charades`` and ``ava80`` are written from the official
+  files in ``../shared/data/real`` by ``scripts/make_label_sets.py``, whose docstring gives each file
+  and why its order is the checkpoints' class order (``tests/hub/test_label_sets.py`` checks them).
 """
 
 from __future__ import annotations
