@@ -130,3 +130,16 @@ def test_bad_input_is_one_line(setup, tmp_path, capsys):
     bad.write_bytes(b"not a video")
     code, stdout, err = run_cli([*base, str(bad)], capsys)
     assert code == 2 and not stdout and str(bad) in err and err.count("\n") == 1
+
+
+def test_the_recorded_crops_are_used_again():
+    """Features averaged over 3 crops at training are computed with 3 crops again from videos."""
+    from vidlab.apps.cli_localize import video_feature_config
+
+    meta = {"features": {"window": {"frames": 8}, "stride": {"frames": 4}, "fps": 8.0,
+                         "preprocessing": {"crops": 3}}}
+    assert video_feature_config(meta).crops == 3
+    meta["features"]["preprocessing"] = {"crops": 1}
+    assert video_feature_config(meta).crops == 1
+    del meta["features"]["preprocessing"]
+    assert video_feature_config(meta).crops == 1  # older checkpoints: the default

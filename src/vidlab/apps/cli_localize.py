@@ -281,7 +281,7 @@ def detect_cmd(
 
     With VIDEO files, each video's features are computed as `vidlab features` would, with the window,
     stride, frame rate, tail rule, preset and resampling recorded in the checkpoint's model.json
-    (its training features; the number of crops is not recorded: the preset's, else 1), by the
+    (its training features, their number of crops included), by the
     extractor recorded there or --extractor / --model, whose features must have the dimension the
     localizer takes. Detections are the same as `vidlab features` then `tal detect --features`.
     """
@@ -339,8 +339,9 @@ def video_feature_config(meta: dict, batch_size: int = 8) -> Any:
                           "DIR") from None
     preset = info.get("preset") if info.get("preset") in PRESETS else None
     resample = (info.get("resampled") or {}).get("count")
+    crops = (info.get("preprocessing") or {}).get("crops")  # recorded by `vidlab features` (mean over crops)
     return resolve_config(preset, window=window, stride=stride, fps=info.get("fps"), tail=info.get("tail"),
-                          resample=resample, batch_size=batch_size)
+                          resample=resample, crops=crops, batch_size=batch_size)
 
 
 def _extractor(meta: dict, extractor: Optional[Path], model_name: Optional[str], weights: Optional[str]
