@@ -486,13 +486,14 @@ class Trainer:
         if self.multigrid is not None:
             for line in self.multigrid.describe():
                 self.log("multigrid: " + line)
+        # train.time_budget counts from here: filling the frame cache is part of the run's time
+        t_start = self._t_start = self.clock() - self._elapsed_before
         train_ds = self.dataset("train")
         self._fill_frame_cache(train_ds)
         val_ds = self.dataset("val") if self.has_split("val") else None
         if cfg.train.tensorboard and self.dist.is_main:
             self._tb = _summary_writer(self.out_dir / "tb", self.log)
         old_handler = _install_sigterm(self)
-        t_start = self._t_start = self.clock() - self._elapsed_before
         epoch = self.start_epoch
         try:
             while epoch < self.total_epochs:  # not a range: train.time_budget may shorten the schedule
