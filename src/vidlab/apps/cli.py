@@ -449,6 +449,7 @@ COMMAND_MODULES = (
     "vidlab.apps.cli_tal",
     "vidlab.apps.cli_localize",
     "vidlab.apps.cli_explain",
+    "vidlab.apps.cli_finetune",
 )
 
 

@@ -103,6 +103,11 @@ class ModelCfg:
     kwargs: dict[str, Any] = fld({}, help="extra arguments of the model builder (e.g. width; the transformers' "
                                          "stochastic depth: drop_path_rate, 0.2 in PySlowFast's MViTv2-S recipe)")
     init: str | None = fld(None, help="vidlab checkpoint to start from")
+    init_head: str = fld("auto", choices=("auto", "keep", "reset"),
+                         help="with model.init: the checkpoint's classifier is loaded (keep), replaced by a new "
+                              "one (reset), or replaced only when its size differs (auto)")
+    freeze: str | None = fld(None, help="'backbone' (train the classifier only: a linear probe) or a module name: "
+                                        "the parameters before it are frozen (e.g. s4 for the ResNets)")
 
 
 @dataclass
@@ -182,6 +187,8 @@ class SolverCfg:
     zero_wd_1d: bool = fld(True, help="no weight decay on 1-D parameters (biases, norm weights)")
     zero_wd_pos: bool = fld(False, help="no weight decay on cls/pos tokens and relative-position tables")
     accumulate: int = fld(1, ge=1, help="split each global batch into this many sequential micro-batches")
+    backbone_lr_scale: float = fld(1.0, gt=0, help="learning-rate factor of everything but the classifier "
+                                                  "(fine-tuning: e.g. 0.1)")
 
 
 @dataclass

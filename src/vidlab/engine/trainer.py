@@ -43,6 +43,7 @@ from vidlab.data.datasets.registry import SnippetOptions, dataset_classes
 from vidlab.data.datasets.registry import has_split as format_has_split
 from vidlab.data.mix import VideoMix, soft_cross_entropy
 from vidlab.engine import distributed as dist
+from vidlab.engine import transfer
 from vidlab.engine.bn import precise_bn, set_bn_group
 from vidlab.engine.budget import BudgetSchedule, epoch_pace
 from vidlab.engine.config import Config, ConfigError, DataCfg, dump_config
@@ -224,7 +225,14 @@ class Trainer:
         self.model = models.build(cfg.model.arch, num_classes=self.num_classes, **cfg.model.kwargs)
         if cfg.model.init:
             state = models.load_state_dict(cfg.model.init)
+            state, _ = transfer.init_state(self.model, state, cfg.model.init_head, self.log)
             models.checkpoint.load_into(self.model, state, cfg.model.init)
+        frozen = transfer.freeze(self.model, cfg.model.freeze)
+        if frozen:
+            trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+            self.log(f"model.freeze={cfg.model.freeze}: {len(frozen)} parameter tensors frozen, "
+                     f"{trainable:,} parameters trained")
+        self._frozen_norms = transfer.frozen_norms(self.model)
         self.local_batch = cfg.data.batch_size // self.dist.world_size
         if d.modality:  # snippet models fix their stack length: the data follows it
             model_len = getattr(self.model, "new_length", None)
@@ -378,6 +386,7 @@ class Trainer:
                                   zero_wd_pos=s.zero_wd_pos)
         except LayerDecayError as e:
             raise ConfigError(f"{e} (model.arch={self.cfg.model.arch})") from None
+        groups = transfer.scale_backbone_lr(groups, self.model, s.backbone_lr_scale)
         if s.optimizer == "sgd":
             return torch.optim.SGD(groups, lr=s.lr, momentum=s.momentum, nesterov=s.nesterov and s.momentum > 0)
         return torch.optim.AdamW(groups, lr=s.lr)
@@ -458,7 +467,12 @@ class Trainer:
         self.start_epoch, self.start_batch = int(state["epoch"]), int(state["batch"])
         self.global_step = int(state["global_step"])
         if "schedule" in state:
-            self.schedule = BudgetSchedule.from_state(state["schedule"])
+            saved = BudgetSchedule.from_state(state["schedule"])
+            if saved.planned == self.cfg.solver.epochs:
+                self.schedule = saved
+            else:  # as PySlowFast's MAX_EPOCH: a resumed run follows the config's (longer or shorter) schedule
+                self.log(f"solver.epochs is {self.cfg.solver.epochs} now, {saved.planned} in the run resumed: "
+                         f"the learning rate follows the new schedule from epoch {self.start_epoch + 1}")
         self._elapsed_before = float(state.get("elapsed", 0.0))  # train.time_budget counts the whole run
         acc = state["epoch_acc"]
         self._epoch_acc = (float(acc[0]), int(acc[1]), int(acc[2]))
@@ -577,6 +591,8 @@ class Trainer:
         n_iter = loader.batch_sampler.num_batches
         self._step_seconds, self._steps_per_epoch = [], n_iter
         self.net.train()
+        for m in self._frozen_norms:  # frozen layers keep their statistics
+            m.eval()
         total_loss, total_correct, total_seen = self._epoch_acc
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{self.total_epochs}",
                    disable=not (cfg.train.progress and self.dist.is_main), leave=False, file=sys.stderr,

@@ -152,9 +152,12 @@ def plot_training_curves(histories: dict[str, list[dict]], path: str | os.PathLi
             axes[1].plot(*zip(*val), marker="o", ms=3, label=name)
     axes[0].set(title="training loss", xlabel="epoch", ylabel="cross-entropy")
     axes[1].set(title="validation top-1", xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02))
+    if not any("val_top1" in r for hist in histories.values() for r in hist):
+        axes[1].text(0.5, 0.5, "no validation set", ha="center", va="center", transform=axes[1].transAxes)
     for ax in axes:
         ax.grid(alpha=0.3)
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
