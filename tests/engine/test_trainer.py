@@ -111,3 +111,51 @@ def test_training_datasets_follow_the_protocol(tiny_synth):
     assert (v.dataset.num_frames, v.dataset.sampling_rate, tf.crop_size, tf.min_scale, tf.max_scale) == (2, 4, 16, 19, 21)
     assert (robust.dataset.num_frames, robust.dataset.sampling_rate, robust.dataset.transform.crop_size) == (4, 2, 24)
     assert v[0][0].shape == (3, 2, 16, 16)
+
+
+def test_tensorboard_has_per_class_accuracy_confusion_and_lr(tiny_synth, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    t = Trainer(_cfg(tiny_synth, tmp_path / "run", epochs=2))
+    t.fit()
+    acc = EventAccumulator(str(tmp_path / "run" / "tb"), size_guidance={"images": 0, "scalars": 0})
+    acc.Reload()
+    scalars, images = set(acc.Tags()["scalars"]), set(acc.Tags()["images"])
+    assert {"lr", "train/loss", "val/top1", "val/mean_class_accuracy"} <= scalars
+    assert {f"val_class/{c}" for c in t.labels} <= scalars
+    assert [e.step for e in acc.Scalars("lr")] == [1, 2]
+    assert images == {"val/confusion"} and [e.step for e in acc.Images("val/confusion")] == [1, 2]
+    # the logged per-class figures are the validation report's
+    last = t.last_validation
+    for c, want in zip(t.labels, last["per_class_accuracy"]):
+        if want is not None:
+            assert acc.Scalars(f"val_class/{c}")[-1].value == pytest.approx(want)
+    assert acc.Scalars("val/top1")[-1].value == pytest.approx(last["top1"])
+
+
+def test_confusion_image_colours_cells_by_value():
+    import numpy as np
+
+    from vidlab.engine.trainer import confusion_image
+
+    img = confusion_image(np.array([[1.0, 0.0], [0.25, 0.75]]), cell=3)
+    assert img.shape == (6, 6, 3) and img.dtype == np.uint8
+    assert tuple(img[0, 0]) == (8, 48, 107) and tuple(img[0, 5]) == (255, 255, 255)
+    assert tuple(img[4, 1]) == tuple(np.round(255 + (np.array([8, 48, 107]) - 255) * 0.25).astype(int))
+
+
+def test_cli_train_writes_the_report(tiny_synth, tmp_path, capsys):
+    from helpers import run_cli
+    from vidlab.engine.config import dump_config
+
+    cfg = tmp_path / "c.yaml"
+    dump_config(_cfg(tiny_synth, tmp_path / "run", epochs=1, tensorboard=False), cfg)
+    code, out, err = run_cli(["train", "--config", str(cfg), "--json"], capsys)
+    assert code == 0, err
+    res = json.loads(out)
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert res["report"] == str(tmp_path / "run" / "report.html")
+    assert "Confusion matrix (test)" in html and "Per-class accuracy (test)" in html
+    for f in ("curves.png", "confusion.png", "per_class.png"):
+        assert (tmp_path / "run" / "figures" / f).stat().st_size > 1000
+    assert f"{res['test']['top1']:.3f}" in html or f"{res['test']['top1']:.4f}" in html

@@ -228,9 +228,12 @@ def train(
     try:
         history = trainer.fit(resume=resume)
         out = {"history": history, "checkpoint": str(trainer.ckpt_dir / "last.safetensors")}
+        res = None
         if cfg.data.test:
             res = trainer.evaluate("test")
             out["test"] = {k: res[k] for k in ("top1", "top5", "mean_class_accuracy", "clip_top1", "num_videos")}
+        if trainer.dist.is_main:
+            out["report"] = str(_train_report(trainer, history, res))
     except TrainingInterrupted as e:
         error(str(e))
         dist.shutdown()
@@ -245,6 +248,28 @@ def train(
             t = out["test"]
             print(f"test top-1 {t['top1']:.4f}  top-5 {t['top5']:.4f}  mean class {t['mean_class_accuracy']:.4f}")
         print(f"checkpoint {out['checkpoint']}")
+        print(f"report {out['report']}")
+
+
+def _train_report(trainer, history: list[dict], test: dict | None) -> Path:
+    """``out_dir/report.html``: curves, and the test split's (else the last validation's) scores."""
+    from vidlab.evaluation.report import training_report
+
+    cfg = trainer.cfg
+    result, split = (test, "test") if test is not None else (trainer.last_validation, "validation")
+    epochs = len(history)
+    intro = (f"{cfg.model.arch} ({sum(p.numel() for p in trainer.model.parameters()):,} parameters) trained for "
+             f"{epochs} epoch{'s' if epochs != 1 else ''} on {trainer.num_classes} classes "
+             f"({cfg.solver.optimizer}, peak lr {cfg.solver.lr:g}, {cfg.solver.schedule} schedule, batch "
+             f"{cfg.data.batch_size}); clips of {trainer.num_frames} frames every {trainer.sampling_rate}, crop "
+             f"{trainer.crop_size}.")
+    return training_report(trainer.out_dir, title=f"vidlab train: {cfg.model.arch}", intro=intro,
+                           histories={cfg.model.arch: history}, result=result, classes=trainer.labels,
+                           scored_on=split if result is not None else None,
+                           bullets=[f"checkpoints: {trainer.ckpt_dir} (last, best)",
+                                    f"TensorBoard: tensorboard --logdir {trainer.out_dir / 'tb'} (loss, lr, "
+                                    "validation top-1, per-class accuracy, confusion matrix)",
+                                    f"the resolved config: {trainer.out_dir / 'config.yaml'}"])
 
 
 def _check_backend(backend: str) -> None:

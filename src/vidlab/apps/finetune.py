@@ -264,33 +264,15 @@ def finetune(data: str | Path, out: str | Path, *, model: str | None = None, wei
 
 
 def _report(out: Path, s: dict, hist: list[dict], test: dict | None, classes: list[str]) -> Path:
-    from vidlab.evaluation.report import Report, plot_confusion_matrix, plot_per_class, plot_training_curves
+    from vidlab.evaluation.report import training_report
 
-    fig = out / "figures"
-    fig.mkdir(exist_ok=True)
-    rep = Report(f"vidlab finetune: {s['arch']} on {Path(s['data']).name}")
     v = s["videos"]
-    rep.paragraph(f"{s['arch']} from {s['from']}, fine-tuned on {len(classes)} classes ({v['train']} training, "
-                  f"{v['val']} validation, {v['test']} test videos; {s['split']}). "
-                  f"{s['trainable_params']:,} parameters trained"
-                  + (f" (frozen: {s['frozen']})" if s["frozen"] else "") + f", {s['epochs']} epochs in "
-                  f"{s['train_seconds']:.0f} s.")
-    if test is not None:
-        rep.table(["evaluated on", "top-1", "top-5", "mean class accuracy"],
-                  [[s["evaluated_on"], test["top1"], test["top5"], test["mean_class_accuracy"]]])
-    else:
-        rep.paragraph("No validation or test videos: nothing was scored (give split folders, or more videos).")
-    if hist:
-        rep.heading("Training curves")
-        rep.image(plot_training_curves({s["arch"]: hist}, fig / "curves.png"), "training loss and validation top-1")
-    if test is not None:
-        rep.heading(f"Confusion matrix ({s['evaluated_on']})")
-        rep.image(plot_confusion_matrix(test["confusion_matrix"], classes, fig / "confusion.png", title=s["arch"]),
-                  "rows = true class, normalised per row")
-        rep.heading("Per-class accuracy")
-        rep.image(plot_per_class({s["arch"]: test["per_class_accuracy"]}, classes, fig / "per_class.png"))
-    rep.bullets([f"checkpoint: {s['checkpoint']} (try `vidlab classify VIDEO --checkpoint {s['checkpoint']}`)",
-                 "split lists and each video's source group: data/",
-                 "trainer folder (resume points, TensorBoard logs): run/"])
-    _, html = rep.write(out)
-    return html
+    intro = (f"{s['arch']} from {s['from']}, fine-tuned on {len(classes)} classes ({v['train']} training, "
+             f"{v['val']} validation, {v['test']} test videos; {s['split']}). {s['trainable_params']:,} parameters "
+             f"trained" + (f" (frozen: {s['frozen']})" if s["frozen"] else "") + f", {s['epochs']} epochs in "
+             f"{s['train_seconds']:.0f} s.")
+    return training_report(out, title=f"vidlab finetune: {s['arch']} on {Path(s['data']).name}", intro=intro,
+                           histories={s["arch"]: hist}, result=test, classes=classes, scored_on=s["evaluated_on"],
+                           bullets=[f"checkpoint: {s['checkpoint']} (try `vidlab classify VIDEO --checkpoint "
+                                    f"{s['checkpoint']}`)", "split lists and each video's source group: data/",
+                                    "trainer folder (resume points, TensorBoard logs): run/"])

@@ -241,6 +241,7 @@ class Trainer:
                     raise ConfigError(f"data.new_length={d.new_length}, but {cfg.model.arch} stacks {model_len}")
                 d.new_length = model_len
         self.multigrid = self._multigrid_plan()
+        self.last_validation: dict | None = None  # the latest validation report (the training report uses it)
         bn_group = cfg.train.bn_batch
         if bn_group is None and self.multigrid is not None:
             bn_group = self.local_batch  # multigrid keeps the BN batch of the default shape
@@ -526,6 +527,9 @@ class Trainer:
                     res = self.evaluate_dataset(val_ds, desc=f"val {epoch + 1}")
                     row["val_top1"] = res["top1"]
                     row["val_loss"] = res["loss"]
+                    row["val_mean_class_accuracy"] = res["mean_class_accuracy"]
+                    self._log_validation(res, epoch + 1)
+                    self.last_validation = res
                 self.history.append(row)
                 self._log_scalars(row, epoch + 1)
                 if row.get("val_top1", -1.0) > self.best_top1 or val_ds is None:
@@ -719,6 +723,19 @@ class Trainer:
     def evaluate(self, split: str = "test") -> dict:
         return self.evaluate_dataset(self.dataset(split), desc=split)
 
+    def _log_validation(self, res: dict, step: int) -> None:
+        """TensorBoard: each class's validation accuracy (``val_class/NAME``) and the row-normalised
+        confusion matrix as an image (``val/confusion``)."""
+        if self._tb is None:
+            return
+        for name, acc in zip(self.labels, res["per_class_accuracy"]):
+            if acc is not None and math.isfinite(acc):
+                self._tb.add_scalar(f"val_class/{name}", acc, step)
+        cm = np.asarray(res["confusion_matrix"], dtype=np.float64)
+        rows = cm.sum(axis=1, keepdims=True)
+        norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+        self._tb.add_image("val/confusion", confusion_image(norm), step, dataformats="HWC")
+
     def _log_scalars(self, row: dict, step: int) -> None:
         if self._tb is None:
             return
@@ -795,6 +812,16 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device, amp_dtyp
     if with_index:
         return torch.cat(outs), np.concatenate(labels), np.concatenate(indices)
     return torch.cat(outs), np.concatenate(labels)
+
+
+def confusion_image(norm: np.ndarray, cell: int = 0) -> np.ndarray:
+    """A row-normalised confusion matrix as an ``(H, W, 3)`` uint8 heat map (white 0 -> dark blue 1),
+    each cell a square of ``cell`` pixels (default: about 256 pixels in all)."""
+    n = max(norm.shape[0], 1)
+    cell = cell or max(256 // n, 2)
+    v = np.clip(np.kron(norm, np.ones((cell, cell))), 0.0, 1.0)[..., None]
+    white, blue = np.array([255.0, 255.0, 255.0]), np.array([8.0, 48.0, 107.0])
+    return (white + (blue - white) * v).round().astype(np.uint8)
 
 
 def _summary_writer(path: Path, log):

@@ -206,3 +206,38 @@ def plot_per_class(per_class: dict[str, Sequence], labels: Sequence[str], path: 
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+def training_report(out: str | os.PathLike, *, title: str, intro: str, histories: dict[str, list[dict]],
+                    result: dict | None, classes: Sequence[str], scored_on: str | None,
+                    bullets: Sequence[str] = ()) -> Path:
+    """The report of one training run (``vidlab train``, ``vidlab finetune``): curves, and with a
+    scored split its top-1, confusion matrix and per-class accuracy; ``out/report.{md,html}``,
+    figures in ``out/figures``. Returns the HTML path."""
+    out = Path(out)
+    fig = out / "figures"
+    fig.mkdir(parents=True, exist_ok=True)
+    rep = Report(title)
+    rep.paragraph(intro)
+    name = next(iter(histories), "model")
+    if result is not None:
+        rep.table(["scored on", "videos", "top-1", "top-5", "mean class accuracy"],
+                  [[scored_on, len(result.get("labels", [])) or "-", result["top1"], result["top5"],
+                    result["mean_class_accuracy"]]])
+    else:
+        rep.paragraph("No validation or test videos: nothing was scored.")
+    if any(histories.values()):
+        rep.heading("Training curves")
+        rep.image(plot_training_curves(histories, fig / "curves.png"), "training loss and validation top-1 per epoch")
+    if result is not None:
+        rep.heading(f"Confusion matrix ({scored_on})")
+        rep.image(plot_confusion_matrix(result["confusion_matrix"], classes, fig / "confusion.png", title=name),
+                  "rows = true class, normalised per row")
+        rep.heading(f"Per-class accuracy ({scored_on})")
+        rep.image(plot_per_class({name: result["per_class_accuracy"]}, classes, fig / "per_class.png"))
+        rep.table(["class", "accuracy"], [[c, a] for c, a in zip(classes, result["per_class_accuracy"])])
+    if bullets:
+        rep.heading("Outputs")
+        rep.bullets(list(bullets))
+    _, html = rep.write(out)
+    return html
