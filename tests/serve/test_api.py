@@ -122,13 +122,22 @@ def test_classify_equals_the_python_api_and_serves_its_files(tmp_path, tiny_mode
         out = tmp_path / "annotated.mp4"
         out.write_bytes(v.content)
         assert probe_video(out).num_frames == probe_video(video).num_frames
+        # the Grad-CAM video of the top class, on the window where it scores highest
+        h = res["heatmap"]
+        assert h["label"] == res["top"][0]["label"] and res.get("heatmap_error") is None
+        best = max(res["windows"], key=lambda w: next((t["score"] for t in w["top"] if t["label"] == h["label"]), 0))
+        assert h["start_sec"] == pytest.approx(best["start_sec"], abs=1e-3)
+        hv = c.get(res["heatmap_url"])
+        assert hv.status_code == 200 and hv.headers["content-type"] == "video/mp4"
+        (tmp_path / "heat.mp4").write_bytes(hv.content)
+        assert probe_video(tmp_path / "heat.mp4").num_frames >= 2
         # polling the finished job gives the same result
         assert c.get(job["status_url"]).json()["result"] == res
 
 
 def test_classify_without_wait_is_queued_then_polled(tmp_path, tiny_model, real_dir):
     with client(tmp_path, tiny_model) as c:
-        r = c.post("/api/classify?annotate=false", files={"file": ("g.avi", (real_dir / GOLF).read_bytes(),
+        r = c.post("/api/classify?annotate=false&heatmap=false", files={"file": ("g.avi", (real_dir / GOLF).read_bytes(),
                                                                      "video/x-msvideo")})
         assert r.status_code == 202 and r.headers["location"] == r.json()["status_url"]
         url = r.json()["status_url"]
@@ -141,6 +150,7 @@ def test_classify_without_wait_is_queued_then_polled(tmp_path, tiny_model, real_
             time.sleep(0.05)
         assert seen == sorted(seen) and all(0.0 <= p < 1.0 for p in seen), seen  # it only moves forward
         assert job["state"] == "done" and job["progress"] == 1.0 and job["result"]["video_url"] is None
+        assert job["result"]["heatmap_url"] is None and job["result"]["heatmap"] is None
 
 
 def test_cartoonize_equals_the_python_api(tmp_path):

@@ -92,6 +92,9 @@ def test_page_classifies_a_clip_and_cartoonizes_a_photo(browser, tiny_model, rea
         # the timeline: one line per top class
         assert page.locator("#timeline svg polyline").count() == 5
         assert page.get_attribute("#download-json", "href").endswith("/result.json")
+        # the Grad-CAM video beside the annotated one, captioned with the class it explains
+        assert page.is_visible("#heatmap-box") and page.get_attribute("#heatmap", "src").endswith("/heatmap")
+        assert page.locator("#heatmap-caption").inner_text().startswith(f'Grad-CAM for "{labels[0]}"')
         # the cartoon and the original are decoded images of the photo's size
         page.wait_for_function("document.getElementById('cartoon').complete && "
                                "document.getElementById('cartoon').naturalWidth > 0", timeout=20_000)

@@ -9,7 +9,7 @@ Endpoints (the OpenAPI schema is at ``/openapi.json``, the docs at ``/docs``):
 - ``POST /api/cartoonize``: a photo (field ``file``, ``style``) -> a job that
   cartoonizes it, same pattern.
 - ``GET  /api/jobs/{id}``: a job's state, progress and result;
-  ``/api/jobs/{id}/result.json``, ``/video``, ``/image``, ``/original``: its files.
+  ``/api/jobs/{id}/result.json``, ``/video``, ``/heatmap``, ``/image``, ``/original``: its files.
 
 Limits: uploads larger than ``max_upload_bytes`` get 413 (checked while the
 body arrives, before it is stored), media types outside the accepted lists get
@@ -95,6 +95,9 @@ class ClassifyResult(BaseModel):
     timeline: Timeline
     model: ModelInfo
     video_url: str | None = Field(None, description="the annotated video (H.264 mp4)")
+    heatmap_url: str | None = Field(None, description="Grad-CAM of the top class on its best window (H.264 mp4)")
+    heatmap: dict | None = Field(None, description="what the heat map shows: label, prob, layer, pathway, window")
+    heatmap_error: str | None = Field(None, description="why there is no heat map (heatmap=true)")
     json_url: str
 
 
@@ -381,6 +384,7 @@ def create_app(cfg: ServeConfig | None = None, *, model: Any = None, cartoonizer
         stride: float | None = Query(None, gt=0, le=3600, description="seconds between windows (default: one span)"),
         wait: bool = Query(False, description="answer when the job has finished"),
         annotate: bool = Query(True, description="also draw the annotated video"),
+        heatmap: bool = Query(True, description="also a Grad-CAM heat-map video of the top class's best window"),
     ):
         """Classify a video with sliding windows: whole-video and per-window top-k, a
         timeline of the top classes' scores, an annotated video and a JSON download."""
@@ -401,7 +405,7 @@ def create_app(cfg: ServeConfig | None = None, *, model: Any = None, cartoonizer
                                          f"{cfg.max_video_seconds:g} s)")
             jobs().submit(job, lambda j: classify_task(j, m, topk=topk, stride=stride,
                                                         annotate=annotate and cfg.annotate_video,
-                                                        max_side=cfg.annotate_max_side))
+                                                        max_side=cfg.annotate_max_side, heatmap=heatmap))
         except QueueFull:
             raise HTTPException(503, "the job queue is full; try again shortly", headers={"Retry-After": "5"}) from None
         except BaseException:
@@ -469,6 +473,10 @@ def create_app(cfg: ServeConfig | None = None, *, model: Any = None, cartoonizer
     @app.get("/api/jobs/{job_id}/video", tags=["jobs"], response_class=FileResponse)
     async def job_video(job_id: str):
         return FileResponse(job_file(find(job_id), "video"), media_type="video/mp4")
+
+    @app.get("/api/jobs/{job_id}/heatmap", tags=["jobs"], response_class=FileResponse)
+    async def job_heatmap(job_id: str):
+        return FileResponse(job_file(find(job_id), "heatmap"), media_type="video/mp4")
 
     @app.get("/api/jobs/{job_id}/image", tags=["jobs"], response_class=FileResponse)
     async def job_image(job_id: str):

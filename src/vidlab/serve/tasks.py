@@ -20,7 +20,7 @@ _CLASSIFY_SHARE = 0.7
 
 
 def classify_task(job: Job, model: Any, *, topk: int, stride: float | None, annotate: bool,
-                  max_side: int) -> dict:
+                  max_side: int, heatmap: bool = False) -> dict:
     """Sliding-window classification of ``job.files['input']`` with a timeline and an annotated video."""
     from vidlab.engine.inference import classify_video
     from vidlab.io import VideoDecodeError
@@ -49,11 +49,43 @@ def classify_task(job: Job, model: Any, *, topk: int, stride: float | None, anno
         annotated_video(job, job.files["input"], result, path, max_side=max_side, start=share)
         job.files["video"] = path
         result["video_url"] = f"/api/jobs/{job.id}/video"
+    if heatmap:
+        job.report(0.97, "Grad-CAM of the top window")
+        result.update(heatmap_video(job, model, result))
     result["json_url"] = f"/api/jobs/{job.id}/result.json"
     out = job.dir / "result.json"
     out.write_text(json.dumps(result, indent=2))
     job.files["json"] = out
     return result
+
+
+def heatmap_video(job: Job, model: Any, result: dict) -> dict:
+    """Grad-CAM (:func:`vidlab.explain.explain_video`) of the window where the video's top class
+    scores highest, for that class: ``{"heatmap_url", "heatmap": {...}}``, or ``{"heatmap_error":
+    reason}`` when the model cannot be explained (a compressed or exported model, another input kind).
+
+    The explanation runs on a copy of the model: its hooks must not see other jobs' forwards."""
+    import copy
+
+    from vidlab.errors import VidlabError
+    from vidlab.explain import explain_video
+
+    if not result["top"] or not result["windows"]:
+        return {"heatmap_error": "no window to explain"}
+    label = result["top"][0]["label"]
+    best = max(result["windows"], key=lambda w: next((t["score"] for t in w["top"] if t["label"] == label), 0.0))
+    try:
+        twin = copy.deepcopy(model)
+        doc = explain_video(twin, job.files["input"], job.dir / "explain", class_index=label,
+                            start=float(best["start_sec"]))
+    except (VidlabError, RuntimeError, TypeError, ValueError) as e:  # e.g. an int8 or scripted model has no grads
+        return {"heatmap_error": f"no Grad-CAM for this model: {' '.join(str(e).split())[:200]}"}
+    first = doc["maps"][0]
+    job.files["heatmap"] = Path(first["video"])
+    return {"heatmap_url": f"/api/jobs/{job.id}/heatmap",
+            "heatmap": {"label": doc["class"]["label"], "prob": doc["class"]["prob"], "layer": first["layer"],
+                        "pathway": first["pathway"], "start_sec": doc["window"]["start_sec"],
+                        "end_sec": doc["window"]["end_sec"]}}
 
 
 def summarize(res: dict, topk: int) -> dict:

@@ -129,6 +129,16 @@ async function classify(ev) {
   $("download-json").href = r.json_url;
   const video = $("annotated");
   if (r.video_url) { video.src = r.video_url; show(video, true); } else { show(video, false); }
+  const heat = $("heatmap");
+  if (r.heatmap_url) {
+    heat.src = r.heatmap_url;
+    const h = r.heatmap;
+    $("heatmap-caption").textContent = `Grad-CAM for "${h.label}" (p=${h.prob.toFixed(3)}) at ` +
+      `${h.start_sec.toFixed(1)}-${h.end_sec.toFixed(1)} s, layer ${h.layer}${h.pathway ? " (" + h.pathway + " pathway)" : ""}`;
+    show($("heatmap-box"), true);
+  } else {
+    show($("heatmap-box"), false);
+  }
   show(ui.result, true);
 }
 
