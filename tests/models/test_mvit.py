@@ -229,3 +229,8 @@ def test_overrides_from_json_sidecars():
     a, b = _meta("mvitv2_s_16x4", **kw), _meta("mvitv2_s_16x4", crop_size=224)
     assert a.config == b.config
     assert MVITV2_B_32X3.depth == 24 and a.config.depth == 16
+
+
+def test_a_depth_the_per_block_settings_do_not_fit_is_refused_at_build_time():
+    with pytest.raises(ValueError, match=r"MViT depth 1: dim_mul names block\(s\) \[3, 14\] past the last one"):
+        models.build("mvitv2_s_16x4", num_classes=4, depth=1)

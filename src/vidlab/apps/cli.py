@@ -311,23 +311,36 @@ def evaluate(
     weights: Optional[str] = typer.Option(None, "--weights", help="With --model: the hub tag (default DEFAULT)."),
     video_list: Path = typer.Option(..., "--list", help="Video list ('path label' per line)."),
     root: Optional[Path] = typer.Option(None, "--root", help="Folder the list's relative paths start from."),
-    views: int = typer.Option(1, "--views", min=1, help="Temporal views per video."),
-    crops: int = typer.Option(1, "--crops", help="Spatial crops per view (1 or 3)."),
+    views: Optional[int] = typer.Option(None, "--views", min=1, help="Temporal views per video (default 1; "
+                                        "--protocol source: the source's, 10)."),
+    crops: Optional[int] = typer.Option(None, "--crops", help="Spatial crops per view, 1 or 3 (default 1; "
+                                        "--protocol source: 3)."),
+    protocol: str = typer.Option("vidlab", "--protocol", help="vidlab (global pooling at the checkpoint's test "
+                                 "scale) or source: the test protocol of the checkpoint's source (PySlowFast, "
+                                 "PyTorchVideo: 10 x 3 views, short side = crop = the test crop, the fully "
+                                 "convolutional head)."),
     batch_size: int = typer.Option(4, "--batch-size", min=1),
     out: Optional[Path] = typer.Option(None, "--out", help="Write a report (Markdown/HTML + confusion matrix) here."),
     as_json: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
 ):
-    """Evaluate a checkpoint on a video list: clip/video top-1/top-5, mean-class accuracy."""
+    """Evaluate a checkpoint on a video list: clip/video top-1/top-5, mean-class accuracy.
+
+    --protocol source scores a converted zoo checkpoint the way its source did, so it reproduces the
+    published number: PySlowFast (softmax at every position of the sliding head, then the mean) or
+    PyTorchVideo (mean of the per-position logits)."""
     from vidlab.apps.cli_hub import checkpoint_for
     from vidlab.apps.evaluate import run_eval
 
+    if protocol not in ("vidlab", "source"):
+        raise typer.BadParameter(f"must be vidlab or source, got {protocol!r}", param_hint="'--protocol'")
     res = run_eval(checkpoint_for(checkpoint, model_name, weights), video_list, root=root, views=views, crops=crops,
-                   batch_size=batch_size, out=out)
+                   batch_size=batch_size, out=out, protocol=protocol)
     if as_json:
         print_json(res)
     else:
         print(f"videos {res['num_videos']}  top-1 {res['top1']:.4f}  top-5 {res['top5']:.4f}  "
               f"mean class {res['mean_class_accuracy']:.4f}  clip top-1 {res['clip_top1']:.4f}")
+        print(f"protocol {res['protocol']}")
         if res.get("report"):
             print(f"report {res['report']}")
 

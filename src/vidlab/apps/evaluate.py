@@ -16,12 +16,29 @@ from vidlab.errors import DataError
 from vidlab.evaluation.metrics import aggregate_views, classification_report
 
 
-def run_eval(checkpoint, video_list, *, root=None, views: int = 1, crops: int = 1, batch_size: int = 4,
-             out: Path | None = None, progress: bool = True) -> dict:
-    if crops not in (1, 3):
+def run_eval(checkpoint, video_list, *, root=None, views: int | None = None, crops: int | None = None,
+             batch_size: int = 4, out: Path | None = None, progress: bool = True, protocol: str = "vidlab") -> dict:
+    """``protocol``: ``vidlab`` (global pooling, the checkpoint's preprocessing, 1 view x 1 crop unless
+    given) or ``source`` (the test protocol of the checkpoint's source: :mod:`vidlab.engine.protocol`)."""
+    if protocol not in ("vidlab", "source"):
+        raise DataError(f"--protocol must be vidlab or source, got {protocol!r}")
+    if crops not in (None, 1, 3):
         raise DataError("--crops must be 1 or 3")
     model = models.load(checkpoint)
     pre = Preprocessing.from_model(model)
+    described = "vidlab: global average pool, the checkpoint's preprocessing"
+    if protocol == "source":
+        from dataclasses import replace
+
+        from vidlab.engine.protocol import FullyConvTest, protocol_for
+
+        proto = protocol_for(model.meta)
+        views, crops = views or proto.views, crops or proto.crops
+        crop = proto.test_crop or pre.test_scale
+        model = FullyConvTest(model, pre.crop_size, proto.head_for(model.meta.get("arch"))).eval()
+        pre = replace(pre, crop_size=crop, test_scale=crop, target_fps=pre.target_fps or proto.target_fps)
+        described = proto.describe(views, crops, crop, model.meta.get("arch"))
+    views, crops = views or 1, crops or 1
     labels = model.meta.get("labels") or [str(i) for i in range(model.meta["num_classes"])]
     records = read_video_list(video_list, root)
     for r in records:
@@ -36,7 +53,7 @@ def run_eval(checkpoint, video_list, *, root=None, views: int = 1, crops: int = 
     scores = aggregate_views(view_logits)
     res = classification_report(scores, y, len(labels), view_scores=view_logits)
     res.update({"checkpoint": str(checkpoint), "list": str(video_list), "views": views, "crops": crops,
-                "labels": labels})
+                "labels": labels, "protocol": described, "crop_size": pre.crop_size})
     if out is not None:
         from vidlab.evaluation.report import Report, plot_confusion_matrix
 
@@ -44,8 +61,8 @@ def run_eval(checkpoint, video_list, *, root=None, views: int = 1, crops: int = 
         out.mkdir(parents=True, exist_ok=True)
         cm = plot_confusion_matrix(res["confusion_matrix"], labels, out / "confusion.png", title=str(checkpoint))
         rep = Report(f"Evaluation of {Path(checkpoint).name}")
-        rep.paragraph(f"{res['num_videos']} videos from {video_list}, {views} temporal x {crops} spatial views each, "
-                      "scores averaged over views (softmax).")
+        rep.paragraph(f"{res['num_videos']} videos from {video_list}, {views} temporal x {crops} spatial views each "
+                      f"at {pre.crop_size} px, scores averaged over views (softmax); protocol {described}.")
         rep.table(["metric", "value"], [["video top-1", res["top1"]], ["video top-5", res["top5"]],
                                         ["mean class accuracy", res["mean_class_accuracy"]],
                                         ["clip top-1", res["clip_top1"]]])

@@ -255,6 +255,12 @@ def _default_kernel(stride: Sequence[int]) -> tuple[int, ...]:
 def block_plan(cfg: MViTConfig) -> list[BlockPlan]:
     """Per-block widths, heads, pooling kernels/strides and build-time grids, from the config."""
     depth = cfg.depth
+    for what, rows in (("dim_mul", cfg.dim_mul), ("head_mul", cfg.head_mul), ("pool_q_stride", cfg.pool_q_stride),
+                       ("pool_kv_stride", cfg.pool_kv_stride)):
+        late = [int(r[0]) for r in rows if not 0 <= int(r[0]) < depth + (what.endswith("mul"))]
+        if late:
+            raise ValueError(f"MViT depth {depth}: {what} names block(s) {late} past the last one; give {what} "
+                             f"(and the other per-block settings) for {depth} blocks")
     dim_mul, head_mul = [1.0] * (depth + 1), [1.0] * (depth + 1)
     for i, m in cfg.dim_mul:
         dim_mul[i] = float(m)
