@@ -40,6 +40,11 @@ def test_every_entry_is_well_formed(entry):
     for url in entry.urls:  # the publisher's form: https on the source's host, the file's format as suffix
         u = urlparse(url)
         assert u.scheme == "https" and u.hostname in SOURCE_HOSTS[entry.source], url
+        if entry.file_format == "huggingface":  # a model repository: https://huggingface.co/<owner>/<name>
+            assert re.fullmatch(r"/[\w.-]+/[\w.-]+", u.path) and url.rsplit("/", 1)[-1] == entry.filename
+            assert entry.files[0] == ("config.json",) and entry.file_url("config.json") == \
+                f"{url}/resolve/main/config.json"
+            continue
         assert url.endswith(f".{entry.file_format}") and url.rsplit("/", 1)[-1] == entry.filename
     if entry.sha256:
         assert re.fullmatch(r"[0-9a-f]{64}", entry.sha256)
@@ -58,7 +63,9 @@ def test_every_entry_is_well_formed(entry):
 def test_classifier_entries_have_a_converter_for_their_architecture(entry):
     spec = models.get_spec(entry.arch)
     assert spec.name == entry.arch and entry.converter == entry.source
-    assert entry.labels == "kinetics400" and entry.num_classes == spec.num_classes == 400
+    # a Hugging Face folder names its classes in its config (id2label): no label set of ours
+    assert entry.labels == ("kinetics400" if entry.source != "huggingface" else None)
+    assert entry.num_classes == spec.num_classes == 400
     assert entry.accuracy_source and (entry.accuracy or not entry.verified)
     pre = entry.resolved_preprocessing()
     assert {"num_frames", "sampling_rate", "crop_size", "mean", "std"} <= set(pre)

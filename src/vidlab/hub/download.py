@@ -3,6 +3,7 @@
 Cache layout (``$VIDLAB_HOME``, default ``~/.cache/vidlab``)::
 
     hub/downloads/<published file name>       the file as published, checked
+    hub/downloads/<repository>/<file>         a Hugging Face model folder's files (``fetch_folder``)
     hub/downloads/<name>.part (+ .part.json)  an interrupted transfer, resumed with an HTTP Range request
     hub/checkpoints/<entry name>.safetensors  the converted vidlab checkpoint (+ .json sidecar)
     hub/files.json                            sha256, size and URL of every checked file; for files
@@ -377,6 +378,77 @@ def fetch_file(entry: HubEntry, folder: Path | None = None, *, progress: bool | 
         return target
 
 
+def fetch_folder(entry: HubEntry, folder: Path | None = None, *, progress: bool | None = None) -> Path:
+    """A Hugging Face entry's model folder (``entry.files``, each the first alternative the source or the
+    mirror has) in ``folder`` (default: ``downloads/<repository name>`` in the cache). Each file is
+    resumed like a single download and its sha256 recorded at first download (``files.json`` key
+    ``<repository name>/<file>``); a file already there is checked against that record."""
+    folder = Path(folder) if folder is not None else downloads_dir() / entry.filename
+    folder.mkdir(parents=True, exist_ok=True)
+    with file_lock(folder / ".folder"):
+        records = read_records()
+        for alternatives in entry.files:
+            if any((folder / name).is_file() and _folder_file_ok(entry, folder / name, records) for name in alternatives):
+                continue
+            _fetch_one_of(entry, alternatives, folder, progress)
+    return folder
+
+
+def _folder_key(entry: HubEntry, name: str) -> str:
+    return f"{entry.filename}/{name}"
+
+
+def _folder_file_ok(entry: HubEntry, path: Path, records: dict[str, dict[str, Any]]) -> bool:
+    record = records.get(_folder_key(entry, path.name))
+    if record is None:  # placed by hand (a mirror copy): checked from now on
+        _record_folder_file(entry, path, str(path))
+        return True
+    if _known_good(path, record):
+        return True
+    digest = sha256_file(path)
+    if digest != record.get("sha256"):
+        path.unlink(missing_ok=True)
+        raise ChecksumError(f"{path}: sha256 {digest} is not the {record.get('sha256')} recorded at its first download; "
+                            f"the file was removed, download it again")
+    return True
+
+
+def _record_folder_file(entry: HubEntry, path: Path, origin: str) -> None:
+    st = path.stat()
+    _write_record(_folder_key(entry, path.name), {
+        "sha256": sha256_file(path), "url": origin, "check": "recorded at first download", "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns, "recorded": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+
+
+def _fetch_one_of(entry: HubEntry, alternatives: tuple[str, ...], folder: Path, progress: bool | None) -> None:
+    mirror = _mirror()
+    failures = []
+    for name in alternatives:
+        part = folder / (name + ".part")
+        if mirror is not None and not _is_url(mirror):
+            src = Path(mirror.removeprefix("file://")).expanduser() / entry.filename / name
+            if not src.is_file():
+                failures.append(f"{src}: not there")
+                continue
+            _copy(src, part, progress)
+            origin = str(src)
+        else:
+            origin = f"{mirror.rstrip('/')}/{entry.filename}/{name}" if mirror else entry.file_url(name)
+            try:
+                http_download(origin, part, progress=progress)
+            except _Unreachable as e:
+                failures.append(f"{origin}: {e}")
+                continue
+        os.replace(part, folder / name)
+        fsync_dir(folder)
+        _record_folder_file(entry, folder / name, origin)
+        return
+    wanted = " or ".join(alternatives)
+    raise HubError(f"cannot download {entry.name}: {wanted} ({'; '.join(failures)}); without internet, put the "
+                   f"model folder's files in {folder} or in {entry.filename}/ under a folder named by ${ENV_MIRROR} "
+                   f"(`vidlab hub download {entry.name} --to DIR` writes it on a machine with internet)")
+
+
 # ----------------------------------------------------------------------------------------- public
 def _as_entry(entry: HubEntry | str) -> HubEntry:
     return entry if isinstance(entry, HubEntry) else get_entry(entry)
@@ -391,17 +463,19 @@ def download(entry: HubEntry | str, to: str | os.PathLike | None = None, *, prog
     holds). ``progress``: None shows a bar on a terminal only.
     """
     entry = _as_entry(entry)
+    fetch = fetch_folder if entry.files else fetch_file
     if to is not None:
-        return fetch_file(entry, Path(to), progress=progress)
+        return fetch(entry, Path(to) / entry.filename, progress=progress) if entry.files else \
+            fetch_file(entry, Path(to), progress=progress)
     if entry.kind != "classifier":
-        return fetch_file(entry, progress=progress)
+        return fetch(entry, progress=progress)
     ck = checkpoint_path(entry)
     if ck.exists():
         return ck
     with file_lock(ck):
         if ck.exists():  # another process converted it meanwhile
             return ck
-        raw = fetch_file(entry, progress=progress)
+        raw = fetch(entry, progress=progress)
         from vidlab.convert.core import convert_checkpoint
 
         labels = label_names(entry.labels) if entry.labels else None
@@ -427,5 +501,6 @@ def load_checkpoint_path(arch: str, weights: str | os.PathLike | None = "DEFAULT
 
 
 __all__ = ["ChecksumError", "HubError", "checkpoint_path", "check_digest", "download", "downloads_dir", "fetch_file",
+           "fetch_folder",
            "file_lock", "home", "http_download", "hub_dir", "is_cached", "load_checkpoint_path", "read_records",
            "records_path", "sha256_file"]

@@ -40,9 +40,9 @@ from typing import Any
 
 from vidlab.errors import VidlabError
 
-SOURCES = ("torchvision", "pytorchvideo", "pyslowfast", "mmaction2", "cartoongan")
+SOURCES = ("torchvision", "pytorchvideo", "pyslowfast", "mmaction2", "cartoongan", "huggingface")
 KINDS = ("classifier", "pipeline")
-FORMATS = ("pth", "pyth", "pkl", "safetensors")
+FORMATS = ("pth", "pyth", "pkl", "safetensors", "huggingface")
 #: The host each source publishes on (the offline table check holds every URL to it).
 SOURCE_HOSTS = {
     "torchvision": ("download.pytorch.org",),
@@ -50,6 +50,7 @@ SOURCE_HOSTS = {
     "pyslowfast": ("dl.fbaipublicfiles.com",),
     "mmaction2": ("download.openmmlab.com",),
     "cartoongan": ("github.com",),
+    "huggingface": ("huggingface.co",),
 }
 
 
@@ -77,11 +78,19 @@ class HubEntry:
     kind: str = "classifier"
     verified: bool = True
     notes: str = ""
+    # a Hugging Face model folder (file_format "huggingface"): urls[0] is the repository, and each item
+    # here names one file of it, with alternatives in order (e.g. model.safetensors, else pytorch_model.bin)
+    files: tuple[tuple[str, ...], ...] = ()
 
     @property
     def filename(self) -> str:
-        """The published file name (the first URL's basename): the name a mirror folder holds."""
+        """The published file name (the first URL's basename): the name a mirror folder holds (a Hugging
+        Face entry: the repository's name, the folder holding its files)."""
         return self.urls[0].rsplit("/", 1)[-1]
+
+    def file_url(self, name: str) -> str:
+        """A Hugging Face entry's file, as the Hub serves it (``resolve/main``)."""
+        return f"{self.urls[0]}/resolve/main/{name}"
 
     def resolved_preprocessing(self) -> dict[str, Any]:
         """A classifier's input: its architecture's :meth:`~vidlab.models.ModelSpec.preprocessing` (what the
@@ -96,6 +105,7 @@ class HubEntry:
         d = asdict(self)
         d["urls"] = list(self.urls)
         d["filename"] = self.filename
+        d["files"] = [list(f) for f in self.files]
         return d
 
 
@@ -299,7 +309,34 @@ _MMACTION2 = [
          "229dbb03", 85.3, 96.7, _MMA_VIDEOMAE_DOC.format(orig="85.2 / 96.8"), _VIDEOMAE_LICENCE),
 ]
 
-ENTRIES: tuple[HubEntry, ...] = (*_TORCHVISION, *_PYTORCHVIDEO, *_PYSLOWFAST, *_MMACTION2, *_PIPELINE, *_CARTOON)
+# ----------------------------------------------------------------------------------------- Hugging Face
+_HF = "https://huggingface.co"
+_HF_FILES = (("config.json",), ("model.safetensors", "pytorch_model.bin"))
+
+
+def _hf(arch: str, repo: str, tag: str, top1: float, top5: float, doc: str, licence: str,
+        preprocessing: dict[str, Any] | None = None) -> HubEntry:
+    return HubEntry(
+        name=f"{arch}.{tag}", arch=arch, tag=tag, dataset="Kinetics-400", source="huggingface", urls=(f"{_HF}/{repo}",),
+        file_format="huggingface", converter="huggingface", labels=None, num_classes=400,
+        preprocessing=dict(preprocessing or {}), accuracy={"top1": top1, "top5": top5}, accuracy_source=doc,
+        licence=licence, verified=False, files=_HF_FILES,
+        notes="a model folder on the Hugging Face Hub (config.json + weights; labels from its id2label); the "
+              "repository is the one transformers' documentation names, its weight file name (safetensors, else "
+              "the .bin) was not checked here: the download tries both; no published sha256 (recorded at first "
+              "download)")
+
+
+_HUGGINGFACE = [
+    _hf("videomae_vit_b_16x4", "MCG-NJU/videomae-base-finetuned-kinetics", "kinetics400_hf", 80.9, 94.7,
+        "the model card of MCG-NJU/videomae-base-finetuned-kinetics (Kinetics-400 test set)", _VIDEOMAE_LICENCE),
+    _hf("timesformer_base_8x32", "facebook/timesformer-base-finetuned-k400", "kinetics400_hf", 78.0, 93.7,
+        "Bertasius et al., ICML 2021, Kinetics-400 comparison (TimeSformer, 8 x 224, 1 x 3 views); the model card gives no figure",
+        "CC BY-NC 4.0 (facebookresearch/TimeSformer); trained on Kinetics-400"),
+]
+
+ENTRIES: tuple[HubEntry, ...] = (*_TORCHVISION, *_PYTORCHVIDEO, *_PYSLOWFAST, *_MMACTION2, *_HUGGINGFACE, *_PIPELINE,
+                                 *_CARTOON)
 
 
 # ----------------------------------------------------------------------------------------- look-up
