@@ -1,8 +1,8 @@
 #!/usr/bin/env python
-"""A tiny MViTv2 trained from scratch on the synthetic action set: it must learn frame order.
+"""A tiny video transformer trained from scratch on the synthetic action set: it must learn frame order.
 
     flock /tmp/vidlab-bench.lock .venv/bin/python benchmarks/bench_tiny_transformer.py [--minutes 10]
-        [--threads 2] [--out DIR] [--runs ordered,shuffled] [--json OUT]
+        [--arch vit|mvit] [--threads 2] [--out DIR] [--runs ordered,shuffled] [--json OUT]
 
 Data: ``vidlab demo``'s synthetic set (:data:`vidlab.apps.demo.DATA_SETTINGS`:
 10 classes in 5 pairs whose two members are exact time reversals of each other;
@@ -14,7 +14,14 @@ crop, no flips, since mirroring swaps move_left and move_right) with
 short-budget ``FAST_CLIP``; 8 every 4th is its full recipe). Test: 1 temporal
 view x 1 centre crop per video.
 
-Model: the registered ``mvitv2_s_16x4`` built with small ``model.kwargs``
+Model (``--arch vit``, the default): the registered ``videomae_vit_s_16x4`` built with small
+``model.kwargs`` (:data:`TINY_VIT`): a plain ViT in VideoMAE's layout, 4 blocks of width
+``--width`` (default 96) with 4 heads over 2 x 8 x 8 tubelets (a clip of 8 frames at 56 px is
+4 x 7 x 7 = 196 tokens), fixed sinusoidal position embeddings (time order is in the input from
+the first step), mean pooling + fc_norm, head initialised at full scale (VideoMAE's 0.001 is
+for fine-tuning).
+
+Model (``--arch mvit``): the registered ``mvitv2_s_16x4`` built with small ``model.kwargs``
 (:data:`TINY_MVIT`; every MViTv2 rule kept: the 3x7x7 / stride 2x4x4 patch
 stem, conv-pooled attention with the adaptive k/v stride, decomposed
 relative position biases, residual pooling, a cls token) at 4 blocks, width
@@ -57,7 +64,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads libgom
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-ARCH = "mvitv2_s_16x4"
+ARCHS = {"vit": "videomae_vit_s_16x4", "mvit": "mvitv2_s_16x4"}
+TINY_VIT = {
+    "depth": 4, "embed_dim": 96, "num_heads": 4, "patch_size": 8, "tubelet_size": 2, "mlp_ratio": 4.0,
+    "drop_path_rate": 0.1, "dropout": 0.0, "num_frames": 8, "crop_size": 56, "head_init_scale": 1.0,
+}
 # 4 blocks with MViTv2's rules: width and heads double where q is pooled (blocks 1 and 3).
 TINY_MVIT = {
     "depth": 4, "embed_dim": 32, "num_heads": 1,
@@ -123,9 +134,15 @@ def config(data_dir: Path, out_dir: Path, a: argparse.Namespace, budget: float):
     from vidlab.apps.demo import CLIP
     from vidlab.engine.config import from_dict
 
+    base = TINY_VIT if a.arch == "vit" else TINY_MVIT
+    if a.arch == "vit":
+        base = {**base, "patch_size": a.patch or base["patch_size"], "num_heads": a.heads or base["num_heads"],
+                "tubelet_size": a.tubelet or base["tubelet_size"]}
+    width = a.width or base["embed_dim"]
+    drop_path = base["drop_path_rate"] if a.drop_path is None else a.drop_path
     return from_dict({
-        "model": {"arch": ARCH, "kwargs": {**TINY_MVIT, "embed_dim": a.width, "drop_path_rate": a.drop_path,
-                                           "num_frames": a.frames, "use_mean_pooling": a.mean_pool}},
+        "model": {"arch": ARCHS[a.arch], "kwargs": {**base, "embed_dim": width, "drop_path_rate": drop_path,
+                                                   "num_frames": a.frames, "use_mean_pooling": a.mean_pool}},
         "data": {
             "train": str(data_dir / "train.csv"), "val": str(data_dir / "val.csv"),
             "test": str(data_dir / "test.csv"), "labels": str(data_dir / "classes.txt"),
@@ -175,8 +192,12 @@ def main() -> None:
     ap.add_argument("--label-smoothing", type=float, default=0.0)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--frames", type=int, default=4, choices=(4, 8, 16), help="frames per clip (every 32/n-th)")
-    ap.add_argument("--width", type=int, default=TINY_MVIT["embed_dim"], help="embed_dim of block 0")
-    ap.add_argument("--drop-path", type=float, default=TINY_MVIT["drop_path_rate"])
+    ap.add_argument("--arch", choices=sorted(ARCHS), default="vit", help="the tiny ViT (VideoMAE layout) or MViTv2")
+    ap.add_argument("--width", type=int, default=None, help="embed_dim (of block 0 for mvit); default: the arch's")
+    ap.add_argument("--drop-path", type=float, default=None, help="default: the arch's (0.1)")
+    ap.add_argument("--patch", type=int, default=None, help="vit: patch size (default 8)")
+    ap.add_argument("--heads", type=int, default=None, help="vit: attention heads (default 4)")
+    ap.add_argument("--tubelet", type=int, default=None, help="vit: frames per token (default 2)")
     ap.add_argument("--mean-pool", action=argparse.BooleanOptionalAction, default=True,
                     help="feature = mean of the tokens (MViTConfig.use_mean_pooling) instead of the cls token")
     ap.add_argument("--eval-every", type=int, default=5, help="validation every n epochs (and after the last)")
@@ -200,7 +221,9 @@ def main() -> None:
             f"{r['train_seconds']:.0f} s")
     total = time.time() - t_start
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    print(f"{time.strftime('%Y-%m-%d %H:%M')} | {ARCH} tiny (width {a.width}, 4 blocks, "
+    shape = f"width {a.width or 'default'}, patch {a.patch or 'default'}, heads {a.heads or 'default'}, " \
+            f"tubelet {a.tubelet or 'default'}"
+    print(f"{time.strftime('%Y-%m-%d %H:%M')} | {ARCHS[a.arch]} tiny ({shape}, 4 blocks, "
           f"{results[0]['params']:,} parameters) | AdamW lr {a.lr:g} wd {a.weight_decay:g}, warmup {a.warmup:g} "
           f"+ cosine, batch {a.batch} | {a.threads} threads | {total:.0f} s in all | load average {load}\n")
     print("| run | test top-1 | pair accuracy | within-pair accuracy | epochs (planned) | train s | val top-1 "

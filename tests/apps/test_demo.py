@@ -71,9 +71,10 @@ def test_full_demo_meets_its_targets(tmp_path, real_dir):
 
 
 @pytest.mark.parametrize("seconds, now, one, recipe, threads", [
-    (1000.0, 0.10, 0.12, "full", None),  # 50 steps x 0.10 s x 1.4 = 7 s an epoch: 142 fit
-    (60.0, 0.10, 0.12, "fast (4 frames)", None),  # 8.6 epochs fit: fewer than 15
-    (300.0, 1.00, 0.10, "full", 1),  # one thread is 10x faster (a loaded machine): it is taken, 42 fit
+    (1000.0, 0.10, 0.12, "full", None),  # 50 steps x 0.10 s x 1.8 = 9 s an epoch: 111 fit
+    (60.0, 0.10, 0.12, "fast (4 frames)", None),  # 6.7 epochs fit: fewer than 17
+    (130.0, 0.094, 0.11, "fast (4 frames)", None),  # 15.4 fit: a 3-minute demo's share, 13 epochs ran: 0.80
+    (300.0, 1.00, 0.10, "full", 1),  # one thread is 10x faster (a loaded machine): it is taken, 33 fit
     (300.0, 0.10, 0.09, "full", None),  # 10% is noise, not a reason to drop a thread
 ])
 def test_budget_plan_trades_frames_for_epochs_and_picks_threads(monkeypatch, seconds, now, one, recipe, threads):

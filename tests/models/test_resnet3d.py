@@ -96,3 +96,18 @@ def test_registry_names_aliases_and_errors():
     with pytest.raises(KeyError, match="unknown model"):
         models.build("no_such_model")
     assert models.build("c2d_r10_tiny", num_classes=3, dropout=0.0).head.projection.out_features == 3
+
+
+def test_c2d_nopool_is_a_per_frame_network_averaged_over_time():
+    """PySlowFast's C2D_NOPOOL: every kernel 1 in time and no temporal pool, so (BN in eval mode) the clip's
+    logits are the mean of each frame's logits; c2d_r50 (temporal max-pool after res2) is not."""
+    torch.manual_seed(0)
+    nopool = models.build("c2d_nopool_r50_8x8", num_classes=5).eval()
+    pooled = models.build("c2d_r50", num_classes=5).eval()
+    pooled.load_state_dict(nopool.state_dict())  # one layout, one set of weights
+    x = torch.randn(1, 3, 4, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        per_frame = torch.stack([nopool(x[:, :, t:t + 1]) for t in range(4)]).mean(0)
+        torch.testing.assert_close(nopool(x), per_frame, rtol=1e-4, atol=1e-5)
+        assert (pooled(x) - per_frame).abs().max() > 1e-3
+    assert nopool.forward_maps(x).shape[2] == 4 and pooled.forward_maps(x).shape[2] == 2

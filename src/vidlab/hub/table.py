@@ -223,6 +223,7 @@ _PYSLOWFAST = [
     _psf("slowfast_r50_4x16", f"{_PSF}/SLOWFAST_4x16_R50.pkl", 75.6, 92.0),
     _psf("slow_r50_8x8", f"{_PSF}/SLOWONLY_8x8_R50.pkl", 74.8, 91.6),
     _psf("slow_r50_4x16", f"{_PSF}/SLOWONLY_4x16_R50.pkl", 72.7, 90.3),
+    _psf("c2d_nopool_r50_8x8", f"{_PSF}/C2D_NOPOOL_8x8_R50.pkl", 67.2, 87.8),
     _psf("i3d_r50", f"{_PSF}/I3D_8x8_R50.pkl", 73.5, 90.8),
     _psf("i3d_nl_r50", f"{_PSF}/I3D_NLN_8x8_R50.pkl", 74.0, 91.1),
     _psf("x3d_xs", f"{_X3D}/x3d_xs.pyth", 69.5, None, "pyth", "30 views"),

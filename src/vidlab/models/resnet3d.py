@@ -454,6 +454,15 @@ def c2d_r50(num_classes: int = 400, **kw) -> ResNet3D:
     return c2d_resnet(num_classes, **kw)
 
 
+@register_model("c2d_nopool_r50_8x8", family="c2d", num_frames=8, sampling_rate=8, **_K400_R50,
+                description="C2D ResNet-50 without the temporal pool (PySlowFast c2/C2D_NOPOOL_8x8_R50)")
+def c2d_nopool_r50_8x8(num_classes: int = 400, **kw) -> ResNet3D:
+    """PySlowFast's published C2D (``MODEL.ARCH: c2d_nopool``): :func:`c2d_r50`'s weights and layout,
+    with no temporal max-pool after res2, so all 8 frames reach res5 (twice the FLOPs after res2)."""
+    kw.setdefault("pool1_temporal", 1)
+    return c2d_resnet(num_classes, **kw)
+
+
 @register_model("i3d_r50", family="i3d", num_frames=8, sampling_rate=8, aliases=("i3d_r50_8x8",), **_K400_R50,
                 description="I3D ResNet-50 (PySlowFast I3D_8x8_R50)")
 def i3d_r50(num_classes: int = 400, **kw) -> ResNet3D:
