@@ -51,13 +51,15 @@ def demo(
     epochs: int = typer.Option(18, "--epochs", min=1, help="Training epochs per model (fewer if --minutes is tight)."),
     seed: int = typer.Option(0, "--seed", help="Seed for the data and the training."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as one JSON object on stdout."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars (there are none when stderr is not a "
+                               "terminal)."),
 ):
     """Generate the synthetic action set, train an order-blind baseline and a temporal
     model, evaluate both and write a report, an annotated video and a checkpoint."""
     from vidlab.apps.demo import run_demo
 
-    res = run_demo(out, minutes=minutes, seed=seed, epochs=epochs, progress=not quiet, log=log)
+    res = run_demo(out, minutes=minutes, seed=seed, epochs=epochs, progress=not quiet and sys.stderr.isatty(),
+                   log=log)
     if as_json:
         print_json(res)
         return

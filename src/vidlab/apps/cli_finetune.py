@@ -47,13 +47,15 @@ def finetune_cmd(
     classes; the backbone trains at --backbone-lr-scale of the head's rate, or not at all with
     --linear-probe. Afterwards: vidlab classify VIDEO --checkpoint OUT/model.safetensors.
     """
+    import sys
+
     from vidlab.apps.finetune import finetune
 
     s = finetune(data, out, model=model, weights=weights, checkpoint=checkpoint, arch=arch, linear_probe=linear_probe,
                  freeze_until=freeze_until, epochs=epochs, minutes=minutes, lr=lr, optimizer=optimizer,
                  backbone_lr_scale=backbone_lr_scale, batch_size=batch_size, num_frames=frames,
                  sampling_rate=sampling_rate, crop_size=crop, val_fraction=val_fraction, test_fraction=test_fraction,
-                 seed=seed, resume=resume, threads=threads, cache=cache)
+                 seed=seed, resume=resume, threads=threads, cache=cache, progress=sys.stderr.isatty())
     if as_json:
         print_json(s)
         return
