@@ -12,6 +12,7 @@ import torch
 
 from vidlab import hub, models
 from vidlab.convert.core import map_state
+from vidlab.hub.download import direct_url
 from vidlab.hub.table import ENTRIES, FORMATS, SOURCE_HOSTS, SOURCES
 
 CLASSIFIERS = [e for e in ENTRIES if e.kind == "classifier"]
@@ -45,6 +46,9 @@ def test_every_entry_is_well_formed(entry):
             assert entry.files[0] == ("config.json",) and entry.file_url("config.json") == \
                 f"{url}/resolve/main/config.json"
             continue
+        if entry.source == "timesformer":  # the README's Dropbox share link, query and all
+            assert u.query == "dl=0" and direct_url(url).endswith("?dl=1")
+            url = url.split("?", 1)[0]
         assert url.endswith(f".{entry.file_format}") and url.rsplit("/", 1)[-1] == entry.filename
     if entry.sha256:
         assert re.fullmatch(r"[0-9a-f]{64}", entry.sha256)
@@ -62,7 +66,8 @@ def test_every_entry_is_well_formed(entry):
 @pytest.mark.parametrize("entry", CLASSIFIERS, ids=_ids(CLASSIFIERS))
 def test_classifier_entries_have_a_converter_for_their_architecture(entry):
     spec = models.get_spec(entry.arch)
-    assert spec.name == entry.arch and entry.converter == entry.source
+    # the TimeSformer release's .pyth has PySlowFast's layout (its code is built on PySlowFast)
+    assert spec.name == entry.arch and entry.converter == ("pyslowfast" if entry.source == "timesformer" else entry.source)
     # a Hugging Face folder names its classes in its config (id2label): no label set of ours
     assert entry.labels == ("kinetics400" if entry.source != "huggingface" else None)
     assert entry.num_classes == spec.num_classes == 400
@@ -75,6 +80,10 @@ def test_classifier_entries_have_a_converter_for_their_architecture(entry):
         with torch.device("meta"):
             state = models.build(entry.arch).state_dict()
         assert set(map_state("pyslowfast", entry.arch, dict(state))) == set(state)
+    if entry.source == "timesformer":  # the release's keys carry its wrapper's "model." prefix
+        with torch.device("meta"):
+            state = models.build(entry.arch).state_dict()
+        assert set(map_state("pyslowfast", entry.arch, {"model." + k: v for k, v in state.items()})) == set(state)
 
 
 def _torchvision_weights(entry):

@@ -274,11 +274,20 @@ def _is_url(value: str) -> bool:
     return value.split("://", 1)[0].lower() in ("http", "https", "ftp") and "://" in value
 
 
+def direct_url(url: str) -> str:
+    """The URL that serves the file itself: a Dropbox share link (``?dl=0``, a web page) as its direct
+    download (``?dl=1``); anything else unchanged."""
+    host = url.split("://", 1)[-1].split("/", 1)[0].lower()
+    if host in ("www.dropbox.com", "dropbox.com") and url.endswith("dl=0"):
+        return url[:-1] + "1"
+    return url
+
+
 def _names(entry: HubEntry) -> list[str]:
     """The file names a mirror may hold the entry under (each URL's basename, first URL first)."""
     out: list[str] = []
     for url in entry.urls:
-        name = url.rsplit("/", 1)[-1]
+        name = url.split("?", 1)[0].rsplit("/", 1)[-1]
         if name not in out:
             out.append(name)
     return out
@@ -300,7 +309,7 @@ def _fetch_into(entry: HubEntry, part: Path, progress: bool | None) -> str:
                 return str(folder / name)
         raise HubError(f"{entry.name}: {entry.filename} is not in the mirror folder {folder} (${ENV_MIRROR}); put it "
                        f"there (`vidlab hub download {entry.name} --to {folder}` writes it on a machine with internet)")
-    urls = [f"{mirror.rstrip('/')}/{name}" for name in _names(entry)] if mirror else list(entry.urls)
+    urls = [f"{mirror.rstrip('/')}/{name}" for name in _names(entry)] if mirror else [direct_url(u) for u in entry.urls]
     failures = []
     for url in urls:
         try:

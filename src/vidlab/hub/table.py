@@ -40,7 +40,7 @@ from typing import Any
 
 from vidlab.errors import VidlabError
 
-SOURCES = ("torchvision", "pytorchvideo", "pyslowfast", "mmaction2", "cartoongan", "huggingface")
+SOURCES = ("torchvision", "pytorchvideo", "pyslowfast", "mmaction2", "cartoongan", "huggingface", "timesformer")
 KINDS = ("classifier", "pipeline")
 FORMATS = ("pth", "pyth", "pkl", "safetensors", "huggingface")
 #: The host each source publishes on (the offline table check holds every URL to it).
@@ -51,6 +51,7 @@ SOURCE_HOSTS = {
     "mmaction2": ("download.openmmlab.com",),
     "cartoongan": ("github.com",),
     "huggingface": ("huggingface.co",),
+    "timesformer": ("www.dropbox.com",),  # facebookresearch/TimeSformer's model zoo links
 }
 
 
@@ -86,7 +87,7 @@ class HubEntry:
     def filename(self) -> str:
         """The published file name (the first URL's basename): the name a mirror folder holds (a Hugging
         Face entry: the repository's name, the folder holding its files)."""
-        return self.urls[0].rsplit("/", 1)[-1]
+        return self.urls[0].split("?", 1)[0].rsplit("/", 1)[-1]
 
     def file_url(self, name: str) -> str:
         """A Hugging Face entry's file, as the Hub serves it (``resolve/main``)."""
@@ -328,6 +329,21 @@ def _hf(arch: str, repo: str, tag: str, top1: float, top5: float, doc: str, lice
               "download)")
 
 
+# ----------------------------------------------------------------------------------------- TimeSformer
+_TIMESFORMER = [
+    HubEntry(name="timesformer_base_8x32.kinetics400", arch="timesformer_base_8x32", tag="kinetics400",
+             dataset="Kinetics-400", source="timesformer",
+             urls=("https://www.dropbox.com/s/g5t24we9gl5yk88/TimeSformer_divST_8x32_224_K400.pyth?dl=0",),
+             file_format="pyth", converter="pyslowfast", labels="kinetics400", num_classes=400,
+             accuracy={"top1": 77.9, "top5": 93.2},
+             accuracy_source="facebookresearch/TimeSformer README, Model Zoo (commit 156de43): TimeSformer, K400, "
+                             "8 frames, 224 crop; retrained after the paper (78.0 / 93.7 there)",
+             licence="CC BY-NC 4.0 (facebookresearch/TimeSformer); trained on Kinetics-400", verified=False,
+             notes="the original release's .pyth (PySlowFast's layout: model_state with model.-prefixed keys); the "
+                   "link is the README's Dropbox share link (dl=0), fetched as its direct download (dl=1); no "
+                   "published checksum")
+]
+
 _HUGGINGFACE = [
     _hf("videomae_vit_b_16x4", "MCG-NJU/videomae-base-finetuned-kinetics", "kinetics400_hf", 80.9, 94.7,
         "the model card of MCG-NJU/videomae-base-finetuned-kinetics (Kinetics-400 test set)", _VIDEOMAE_LICENCE),
@@ -336,8 +352,8 @@ _HUGGINGFACE = [
         "CC BY-NC 4.0 (facebookresearch/TimeSformer); trained on Kinetics-400"),
 ]
 
-ENTRIES: tuple[HubEntry, ...] = (*_TORCHVISION, *_PYTORCHVIDEO, *_PYSLOWFAST, *_MMACTION2, *_HUGGINGFACE, *_PIPELINE,
-                                 *_CARTOON)
+ENTRIES: tuple[HubEntry, ...] = (*_TORCHVISION, *_PYTORCHVIDEO, *_PYSLOWFAST, *_MMACTION2, *_TIMESFORMER, *_HUGGINGFACE,
+                                 *_PIPELINE, *_CARTOON)
 
 
 # ----------------------------------------------------------------------------------------- look-up
