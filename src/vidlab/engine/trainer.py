@@ -54,7 +54,7 @@ from vidlab.engine.resume import ResumeStore
 from vidlab.engine.sampler import GlobalBatchSampler, ShardSampler
 from vidlab.engine.schedules import lr_at_epoch
 from vidlab.errors import DataError
-from vidlab.evaluation.metrics import aggregate_views, classification_report
+from vidlab.evaluation.metrics import aggregate_views, classification_report, row_normalised
 
 
 def _stderr(msg: str) -> None:
@@ -731,10 +731,8 @@ class Trainer:
         for name, acc in zip(self.labels, res["per_class_accuracy"]):
             if acc is not None and math.isfinite(acc):
                 self._tb.add_scalar(f"val_class/{name}", acc, step)
-        cm = np.asarray(res["confusion_matrix"], dtype=np.float64)
-        rows = cm.sum(axis=1, keepdims=True)
-        norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
-        self._tb.add_image("val/confusion", confusion_image(norm), step, dataformats="HWC")
+        self._tb.add_image("val/confusion", confusion_image(row_normalised(res["confusion_matrix"])), step,
+                           dataformats="HWC")
 
     def _log_scalars(self, row: dict, step: int) -> None:
         if self._tb is None:

@@ -33,6 +33,12 @@ def confusion_matrix(labels, predictions, num_classes: int) -> np.ndarray:
     return cm
 
 
+def row_normalised(cm) -> np.ndarray:
+    """``cm`` with every row divided by its sum (rows without samples stay 0)."""
+    cm = np.asarray(cm)
+    return cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+
+
 def per_class_accuracy(cm: np.ndarray) -> np.ndarray:
     """Recall of every class; NaN for classes with no samples."""
     totals = cm.sum(axis=1)

@@ -167,8 +167,10 @@ def plot_training_curves(histories: dict[str, list[dict]], path: str | os.PathLi
 def plot_confusion_matrix(cm, labels: Sequence[str], path: str | os.PathLike, title: str = "") -> Path:
     """Row-normalised confusion matrix with counts in the cells."""
     plt = _plt()
+    from vidlab.evaluation.metrics import row_normalised
+
     cm = np.asarray(cm)
-    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    norm = row_normalised(cm)
     n = len(labels)
     size = max(4.0, 0.5 * n + 2)
     fig, ax = plt.subplots(figsize=(size + 1, size))

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from vidlab.hub.table import HubEntry, HubError, get_entry, label_names
+from vidlab.hub.table import HubEntry, HubError, get_entry, label_names, url_basename
 from vidlab.models.checkpoint import fsync_dir
 
 try:
@@ -287,7 +287,7 @@ def _names(entry: HubEntry) -> list[str]:
     """The file names a mirror may hold the entry under (each URL's basename, first URL first)."""
     out: list[str] = []
     for url in entry.urls:
-        name = url.split("?", 1)[0].rsplit("/", 1)[-1]
+        name = url_basename(url)
         if name not in out:
             out.append(name)
     return out
@@ -332,16 +332,17 @@ def _known_good(path: Path, record: dict[str, Any] | None) -> bool:
     return record.get("size") == st.st_size and record.get("mtime_ns") == st.st_mtime_ns
 
 
-def _record(entry: HubEntry, digest: str, origin: str, how: str, cached: Path | None) -> None:
-    """Note a checked file in ``files.json``; ``cached``: the cache's copy (its size and mtime are noted,
-    so later calls need not hash it again)."""
-    record = dict(read_records().get(entry.filename) or {})
+def _record(entry: HubEntry, digest: str, origin: str, how: str, cached: Path | None, key: str | None = None) -> None:
+    """Note a checked file in ``files.json`` (under ``key``, default the entry's file name); ``cached``:
+    the cache's copy (its size and mtime are noted, so later calls need not hash it again)."""
+    key = key or entry.filename
+    record = dict(read_records().get(key) or {})
     record.update(sha256=digest, url=origin, check=how if how != "first download" else "recorded at first download")
     record.setdefault("recorded", dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     if cached is not None:
         st = cached.stat()
         record.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
-    _write_record(entry.filename, record)
+    _write_record(key, record)
 
 
 def fetch_file(entry: HubEntry, folder: Path | None = None, *, progress: bool | None = None) -> Path:
@@ -423,10 +424,7 @@ def _folder_file_ok(entry: HubEntry, path: Path, records: dict[str, dict[str, An
 
 
 def _record_folder_file(entry: HubEntry, path: Path, origin: str) -> None:
-    st = path.stat()
-    _write_record(_folder_key(entry, path.name), {
-        "sha256": sha256_file(path), "url": origin, "check": "recorded at first download", "size": st.st_size,
-        "mtime_ns": st.st_mtime_ns, "recorded": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+    _record(entry, sha256_file(path), origin, "first download", path, key=_folder_key(entry, path.name))
 
 
 def _fetch_one_of(entry: HubEntry, alternatives: tuple[str, ...], folder: Path, progress: bool | None) -> None:
@@ -473,9 +471,8 @@ def download(entry: HubEntry | str, to: str | os.PathLike | None = None, *, prog
     """
     entry = _as_entry(entry)
     fetch = fetch_folder if entry.files else fetch_file
-    if to is not None:
-        return fetch(entry, Path(to) / entry.filename, progress=progress) if entry.files else \
-            fetch_file(entry, Path(to), progress=progress)
+    if to is not None:  # a model folder lands in DIR/<repository name>, a file in DIR
+        return fetch(entry, Path(to) / entry.filename if entry.files else Path(to), progress=progress)
     if entry.kind != "classifier":
         return fetch(entry, progress=progress)
     ck = checkpoint_path(entry)

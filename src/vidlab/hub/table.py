@@ -55,6 +55,11 @@ SOURCE_HOSTS = {
 }
 
 
+def url_basename(url: str) -> str:
+    """The file name a URL names (its last path segment, the query left out)."""
+    return url.split("?", 1)[0].rsplit("/", 1)[-1]
+
+
 @dataclass(frozen=True)
 class HubEntry:
     """One published checkpoint (see the module docstring for the fields' meaning)."""
@@ -87,7 +92,7 @@ class HubEntry:
     def filename(self) -> str:
         """The published file name (the first URL's basename): the name a mirror folder holds (a Hugging
         Face entry: the repository's name, the folder holding its files)."""
-        return self.urls[0].split("?", 1)[0].rsplit("/", 1)[-1]
+        return url_basename(self.urls[0])
 
     def file_url(self, name: str) -> str:
         """A Hugging Face entry's file, as the Hub serves it (``resolve/main``)."""
