@@ -128,3 +128,31 @@ def test_the_overlay_blends_the_colour_map():
     assert np.all(np.abs(blended[..., 0].astype(int) - 100) <= 1) and np.all(blended[..., 2] > 150)
     hot = overlay(frames, np.ones((1, 4, 4)))
     assert np.all(hot[..., 0] > 150) and np.all(np.abs(hot[..., 2].astype(int) - 100) <= 1)
+
+
+def test_a_real_clip_with_a_converted_pyslowfast_checkpoint(real_dir, tmp_path, capsys):
+    """The acceptance path: a PySlowFast ``.pyth`` (``model_state``, PySlowFast's keys) of the tiny SlowFast,
+    converted with `vidlab convert`, explained on a real KTH clip: overlay videos, contact sheets and the
+    ablation table."""
+    video = real_dir / "kth" / "handwaving" / "person01_handwaving_d2_uncomp.avi"
+    torch.manual_seed(0)
+    model = models.build("slowfast_tiny", num_classes=3)
+    torch.save({"model_state": model.state_dict(), "cur_epoch": 1}, tmp_path / "sf.pyth")
+    labels = tmp_path / "labels.txt"
+    labels.write_text("".join(f"{n}\n" for n in LABELS))
+    code, _, err = run_cli(["convert", str(tmp_path / "sf.pyth"), str(tmp_path / "sf"), "--from", "pyslowfast",
+                            "--arch", "slowfast_tiny", "--labels", str(labels)], capsys)
+    assert code == 0, err
+    out = tmp_path / "out"
+    code, stdout, err = run_cli(["explain", str(video), "-c", str(tmp_path / "sf.safetensors"), "--out", str(out),
+                                 "--json"], capsys)
+    assert code == 0, err
+    doc = json.loads(stdout)
+    stem = video.stem
+    for suffix in ("slow.mp4", "fast.mp4", "slow.png", "fast.png"):
+        assert (out / f"{stem}_gradcam_{suffix}").stat().st_size > 1000, suffix
+    rows = {r["variant"]: r for r in doc["ablation"]["rows"]}
+    assert set(rows) == {"full", "no_fast", "no_slow", "no_lateral", "slow_only"}
+    # the converted weights are the model's: the full row is the model's own probability on the window
+    assert rows["full"]["class_prob"] == pytest.approx(doc["class"]["prob"], abs=1e-5)
+    assert doc["class"]["label"] in LABELS

@@ -431,8 +431,8 @@ def data_synth(
     train_per_class: int = typer.Option(80, "--train-per-class", min=1),
     val_per_class: int = typer.Option(8, "--val-per-class", min=1),
     test_per_class: int = typer.Option(20, "--test-per-class", min=1),
-    size: int = typer.Option(64, "--size", min=16, help="Frame width and height."),
-    frames: int = typer.Option(32, "--frames", min=4, help="Frames per clip."),
+    size: Optional[int] = typer.Option(None, "--size", min=16, help="Frame width and height (default 64)."),
+    frames: Optional[int] = typer.Option(None, "--frames", min=4, help="Frames per clip (default 32)."),
     fps: Optional[float] = typer.Option(None, "--fps", help="Frame rate (default 16; --untrimmed: 8)."),
     seed: int = typer.Option(0, "--seed"),
     motion: bool = typer.Option(False, "--motion", help="Also write ground-truth optical flow (.npy)."),
@@ -442,10 +442,38 @@ def data_synth(
     num_videos: int = typer.Option(8, "--videos", min=1, help="With --untrimmed: how many videos (the last "
                                    "quarter is the validation subset)."),
     seconds: float = typer.Option(40.0, "--seconds", min=1.0, help="With --untrimmed: length of each video."),
+    task: Optional[str] = typer.Option(None, "--task", help="Instead: a diagnostic task of the mechanism suite "
+                                       "(benchmarks/bench_mechanisms.py), in the same layout: blink (the Fast "
+                                       "pathway: brightness patterns invisible at the Slow stride) or relation "
+                                       "(non-local blocks: two far-apart objects moving in step or opposed). "
+                                       "--size/--frames/--fps default to the task's own."),
     as_json: bool = typer.Option(False, "--json"),
 ):
     """Write the synthetic action set: mp4 clips, train/val/test video lists, classes.txt
-    (--untrimmed: the untrimmed localization set, see vidlab.data.synthetic_untrimmed)."""
+    (--untrimmed: the untrimmed localization set, see vidlab.data.synthetic_untrimmed;
+    --task: a diagnostic task, see vidlab.data.synthetic_tasks)."""
+    if task is not None:
+        from vidlab.data.synthetic_tasks import TASKS, write_task_dataset
+
+        if task not in TASKS:
+            raise typer.BadParameter(f"unknown task {task!r}; choose one of {', '.join(TASKS)}", param_hint="'--task'")
+        if untrimmed or motion:
+            raise typer.BadParameter("--task writes a trimmed clip set without flow; drop --untrimmed/--motion",
+                                     param_hint="'--task'")
+        spec = TASKS[task]
+        given = {k: v for k, v in (("size", size), ("num_frames", frames)) if v is not None}
+        try:
+            res = write_task_dataset(out, task, train_per_class=train_per_class, val_per_class=val_per_class,
+                                     test_per_class=test_per_class, fps=fps, seed=seed, progress=True, **given)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="'--size' / '--frames'") from None
+        if as_json:
+            print_json(res)
+        else:
+            print(f"wrote the {task} task ({', '.join(spec['classes'])}; {res['num_clips']} clips) to {out}")
+        return
+    size = 64 if size is None else size
+    frames = 32 if frames is None else frames
     if untrimmed:
         from vidlab.data.synthetic_untrimmed import write_untrimmed_dataset
 

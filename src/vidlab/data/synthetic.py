@@ -551,9 +551,7 @@ def write_synthetic_dataset(
         for i in range(counts[split])
         for pair in range(NUM_CLASSES // 2)
     ]
-    if workers is None:
-        workers = min(2, os.cpu_count() or 1)
-    _run_jobs(jobs, workers, progress)
+    run_jobs(jobs, workers, progress)
 
     csv_paths = {}
     for split in _SPLITS:
@@ -599,17 +597,22 @@ def write_synthetic_dataset(
     }
 
 
-def _run_jobs(jobs: list, workers: int, progress: bool) -> None:
+def run_jobs(jobs: list, workers: int | None, progress: bool, fn=None, *, desc: str = "synthetic clips",
+             per_job: int = 2) -> None:
+    """Run ``fn(job)`` for every job (default: render and write a pair of clips) on up to
+    ``workers`` threads (``None``: up to 2, by the CPU count) with a progress bar
+    counting ``per_job`` clips a job."""
     from tqdm import tqdm
 
-    bar = tqdm(
-        total=2 * len(jobs), desc="synthetic clips", unit="clip", disable=not progress
-    )
+    fn = _write_pair if fn is None else fn
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1)
+    bar = tqdm(total=per_job * len(jobs), desc=desc, unit="clip", disable=not progress)
     try:
         if workers <= 1 or len(jobs) < 8:
             for job in jobs:
-                _write_pair(job)
-                bar.update(2)
+                fn(job)
+                bar.update(per_job)
             return
         from concurrent.futures import ThreadPoolExecutor
 
@@ -617,7 +620,7 @@ def _run_jobs(jobs: list, workers: int, progress: bool) -> None:
         # heavy parts, and threads need no ``if __name__ == "__main__"`` guard
         # in the caller's script, nor pickling, nor process start-up.
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for _ in pool.map(_write_pair, jobs):
-                bar.update(2)
+            for _ in pool.map(fn, jobs):
+                bar.update(per_job)
     finally:
         bar.close()

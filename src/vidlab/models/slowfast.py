@@ -406,3 +406,14 @@ def slowfast_r101_16x8_50_50_nl(num_classes: int = 400, **kw) -> SlowFast:
         "alpha": 4, "fusion_kernel_sz": 5, "num_block_temp_kernel": _R101_50_50,
         "nonlocal_instantiation": "dot_product",
         "nonlocal_location": [[[], []], [[], []], [[6, 13, 20], []], [[], []]], **kw})
+
+
+@register_model("slowfast_tiny", family="slowfast", num_frames=16, sampling_rate=2, crop_size=56, test_crop_size=56,
+                mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25),
+                description="small SlowFast for the synthetic sets: one bottleneck block per stage, width 16 "
+                            "(Fast 2: beta 1/8), alpha 4, Slow 4 frames / Fast 16")
+def slowfast_tiny(num_classes: int = 400, **kw) -> SlowFast:
+    """PySlowFast's SlowFast layout (kernels, laterals, alpha 4, beta 1/8) at one block per stage and width 16:
+    the model of the diagnostic suite's Fast-pathway task (``benchmarks/bench_mechanisms.py``)."""
+    return slowfast_resnet(num_classes, (1, 1, 1, 1), **{"alpha": 4, "fusion_kernel_sz": 5, "width": 16,
+                                                         "dropout": 0.2, **kw})

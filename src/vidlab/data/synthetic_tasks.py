@@ -1,0 +1,233 @@
+"""Diagnostic tasks: synthetic clip sets built so that one SlowFast component is necessary.
+
+Each task draws the objects of the demo's synthetic set (:mod:`vidlab.data.synthetic`:
+the same shapes, textures, backgrounds and pixel noise) and writes the demo set's
+layout (``videos/{split}/{class}/*.mp4``, ``{train,val,test}.csv``, ``classes.txt``,
+``meta.json``), so ``vidlab train`` reads it unchanged. ``vidlab data synth --task
+NAME`` writes one; ``benchmarks/bench_mechanisms.py`` trains the model with and
+without the component on it.
+
+``blink`` -- the Fast pathway
+    One object, moving as in the demo set (any of its motions: a nuisance), whose
+    brightness switches between *on* (its texture) and *off* (darkened) over time.
+    Classes: ``steady`` (on for the whole clip with probability 0.4, else off) and
+    two patterns of period 5 frames, on in 2 of the 5: ``blink_11000`` (two on
+    frames in a row) and ``blink_10100`` (apart), each at a random phase. The Slow
+    pathway of a SlowFast whose Fast pathway takes 16 consecutive frames (alpha 4)
+    sees Fast frames ``linspace(0, 15, 4)`` = every 5th frame, so it sees the same
+    state in all its frames, *on* with probability 0.4 whatever the class: its
+    input is identically distributed for the three classes and a Slow-only model
+    given the same frames is at chance (1/3) by construction. The Fast pathway sees
+    the pattern. (PySlowFast's sampling, which vidlab follows, takes
+    ``linspace(start, start + T * tau - 1, T)``: the stride is exactly 5 for
+    T = 4, tau = 4 and exactly 1 for T = 16, tau = 1; other settings give
+    fractional strides that alias the pattern into the Slow view.)
+
+``relation`` -- non-local blocks
+    Two objects in opposite corners of a 96 x 96 frame (top-left/bottom-right or
+    top-right/bottom-left), each translating at the same slow speed. Class
+    ``in_step``: both move with the same velocity; ``opposed``: the second moves
+    with the opposite velocity. Each object alone is identically distributed in both
+    classes (a uniformly random direction and its reverse are the same
+    distribution), so only the relation between two places 50+ pixels apart tells
+    the class. A convolutional net whose receptive field is smaller than the gap
+    between the objects and that pools its features globally before a linear
+    classifier sums two per-object terms: the even part of any linear read-out is
+    identical for the two classes, which leaves it near chance. A non-local block
+    compares every position with every other one and can see the relation.
+
+Both tasks are deterministic in ``seed`` like the demo set: clip ``i`` of a split
+has its own seed, independent streams per split.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from vidlab.data import synthetic as _syn
+
+__all__ = ["TASKS", "render_task_clip", "write_task_dataset"]
+
+_SPLITS = ("train", "val", "test")
+
+#: task -> (class names, defaults of size / frames / fps)
+TASKS: dict[str, dict] = {
+    "blink": {"classes": ["steady", "blink_11000", "blink_10100"], "size": 64, "num_frames": 32, "fps": 16.0},
+    "relation": {"classes": ["in_step", "opposed"], "size": 96, "num_frames": 24, "fps": 16.0},
+}
+
+# blink: the on/off pattern of one period per class; steady is on for the whole clip with the same probability
+_BLINK = {1: (1, 1, 0, 0, 0), 2: (1, 0, 1, 0, 0)}
+_ON_FRACTION = 0.4
+_OFF_GAIN = 0.45  # brightness of an "off" object, relative to its texture
+
+
+def _check(task: str) -> dict:
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    return TASKS[task]
+
+
+def _compose(background: np.ndarray, layers, noise: np.ndarray) -> np.ndarray:
+    """``noise + background`` with each ``(premult, alpha, gain)`` layer blended over it, as uint8."""
+    frames = noise * _syn.NOISE_STD
+    frames += background
+    for premult, alpha, gain in layers:
+        frames -= alpha[..., None] * background
+        frames += premult * np.asarray(gain, dtype=np.float32).reshape(-1, 1, 1, 1)
+    np.rint(frames, out=frames)
+    np.clip(frames, 0, 255, out=frames)
+    return frames.astype(np.uint8)
+
+
+def blink_gains(label: int, rng: np.random.Generator, num_frames: int) -> np.ndarray:
+    """Per-frame brightness gain (1 on, ``_OFF_GAIN`` off) of a ``blink`` clip of class ``label``."""
+    if label == 0:
+        on = np.full(num_frames, rng.uniform() < _ON_FRACTION)
+    else:
+        pattern = np.asarray(_BLINK[label], dtype=bool)
+        phase = int(rng.integers(len(pattern)))
+        on = pattern[(np.arange(num_frames) + phase) % len(pattern)]
+    return np.where(on, 1.0, _OFF_GAIN).astype(np.float32)
+
+
+def class_rng(seed: int, label: int) -> np.random.Generator:
+    """The stream of a ``blink`` clip's class pattern (separate from its scene's)."""
+    return np.random.default_rng(np.random.SeedSequence([seed, 0xB11C, 1, label]))
+
+
+def _render_blink(label: int, seed: int, size: int, num_frames: int, gains: np.ndarray | None = None) -> np.ndarray:
+    """A ``blink`` clip; ``gains`` replaces the class's brightness pattern (for tests)."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xB11C]))
+    background = _syn.render_background(rng, size)
+    texture = _syn.object_texture(rng, background.reshape(-1, 3).mean(0))
+    pair = int(rng.integers(len(_syn.PAIR_KINDS)))
+    affines = _syn.object_trajectory(rng, _syn.PAIR_KINDS[pair], _syn.PAIR_DIRECTIONS.get(pair), size, num_frames)
+    if rng.uniform() < 0.5:
+        affines = affines[::-1]
+    noise = rng.standard_normal((num_frames, size, size, 3), dtype=np.float32)
+    # the class enters last, from its own stream: the scene is the same for every class
+    if gains is None:
+        gains = blink_gains(label, class_rng(seed, label), num_frames)
+    premult, alpha = _syn.sample_object(texture, affines, size)
+    return _compose(background, [(premult, alpha, gains)], noise)
+
+
+def _translation(centre: np.ndarray, velocity: np.ndarray, theta: float, half: float, num_frames: int) -> np.ndarray:
+    """Affines ``(T, 2, 3)`` of an object of half-size ``half`` turned by ``theta``, moving at ``velocity``."""
+    t = np.arange(num_frames) - (num_frames - 1) / 2.0
+    affines = np.empty((num_frames, 2, 3))
+    c, s = math.cos(theta) * half, math.sin(theta) * half
+    affines[:, 0, 0], affines[:, 0, 1], affines[:, 1, 0], affines[:, 1, 1] = c, -s, s, c
+    affines[:, :, 2] = centre[None] + t[:, None] * velocity[None]
+    return affines
+
+
+def _render_relation(label: int, seed: int, size: int, num_frames: int, masks: bool = False):
+    """A ``relation`` clip; with ``masks``, also each object's coverage ``(T, H, W)``."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x2E1A]))
+    background = _syn.render_background(rng, size)
+    mean = background.reshape(-1, 3).mean(0)
+    unit = size / 96.0
+    speed = rng.uniform(0.25, 0.35) * unit  # px/frame: at most ~4 px from the centre over 24 frames
+    angle = rng.uniform(0.0, 2 * math.pi)
+    velocity = speed * np.array([math.cos(angle), math.sin(angle)])
+    lo, hi = 0.2 * (size - 1), 0.8 * (size - 1)
+    corners = [np.array([lo, lo]), np.array([hi, hi])] if rng.uniform() < 0.5 else \
+        [np.array([hi, lo]), np.array([lo, hi])]
+    layers = []
+    for k, corner in enumerate(corners):
+        texture = _syn.object_texture(rng, mean)
+        centre = corner + rng.uniform(-2.0, 2.0, size=2) * unit
+        half = rng.uniform(4.5, 5.5) * unit
+        v = velocity if k == 0 or label == 0 else -velocity
+        premult, alpha = _syn.sample_object(texture, _translation(centre, v, rng.uniform(0, 2 * math.pi), half,
+                                                                  num_frames), size)
+        layers.append((premult, alpha, np.ones(num_frames, np.float32)))
+    noise = rng.standard_normal((num_frames, size, size, 3), dtype=np.float32)
+    frames = _compose(background, layers, noise)
+    return (frames, [alpha for _, alpha, _ in layers]) if masks else frames
+
+
+def render_task_clip(task: str, label: int, seed: int, *, size: int | None = None,
+                     num_frames: int | None = None) -> np.ndarray:
+    """One ``(T, size, size, 3)`` uint8 RGB clip of class ``label`` of ``task``.
+
+    The scene (background, objects, their motion, the noise) depends on ``seed``
+    only; the class changes only what the task is about (the brightness pattern of
+    ``blink``; the second object's direction of ``relation``).
+    """
+    spec = _check(task)
+    label = int(label)
+    if not 0 <= label < len(spec["classes"]):
+        raise ValueError(f"class index must be in [0, {len(spec['classes'])}) for task {task!r}, got {label}")
+    seed = _syn._check_seed(seed)
+    size = int(size or spec["size"])
+    num_frames = int(num_frames or spec["num_frames"])
+    render = _render_blink if task == "blink" else _render_relation
+    return render(label, seed, size, num_frames)
+
+
+def _write_clip(job: tuple) -> None:
+    from vidlab.io.writer import write_video
+
+    task, path, label, seed, size, num_frames, fps, crf = job
+    frames = render_task_clip(task, label, seed, size=size, num_frames=num_frames)
+    # all-intra, as the demo set: no frame is coded differently for its position in time
+    write_video(path, frames, fps, crf=crf, gop=1)
+
+
+def write_task_dataset(out_dir: str | os.PathLike, task: str, *, train_per_class: int = 100,
+                       val_per_class: int = 10, test_per_class: int = 40, size: int | None = None,
+                       num_frames: int | None = None, fps: float | None = None, seed: int = 0,
+                       progress: bool = True, crf: int = 15, workers: int | None = None) -> dict:
+    """Write diagnostic task ``task`` under ``out_dir`` in the demo set's layout.
+
+    Clip ``i`` of a split has the same seed for every class (as in the demo set):
+    the classes of a split show the same scenes and differ only in what the task
+    isolates. Returns the paths (``root``, ``csv`` per split, ``classes``,
+    ``meta``), ``counts`` per split, ``num_clips`` and ``seconds``.
+    """
+    spec = _check(task)
+    classes = spec["classes"]
+    size = int(size or spec["size"])
+    num_frames = int(num_frames or spec["num_frames"])
+    fps = float(fps or spec["fps"])
+    seed = _syn._check_seed(seed)
+    counts = {"train": int(train_per_class), "val": int(val_per_class), "test": int(test_per_class)}
+    if any(n < 0 for n in counts.values()):
+        raise ValueError(f"clip counts must be >= 0, got {counts}")
+    if size < 32 or num_frames < 8:
+        raise ValueError(f"need size >= 32 and num_frames >= 8, got {size}, {num_frames}")
+    start = time.perf_counter()
+    root = Path(out_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    seeds = {s: [_syn._clip_seed(seed, s, i) for i in range(n)] for s, n in counts.items()}
+    rows = {s: [] for s in _SPLITS}
+    jobs = []
+    for split in _SPLITS:
+        for label, name in enumerate(classes):
+            for i, clip_seed in enumerate(seeds[split]):
+                rel = f"videos/{split}/{name}/{split}_{name}_{i:04d}.mp4"
+                rows[split].append(f"{rel} {label}\n")
+                jobs.append((task, str(root / rel), label, clip_seed, size, num_frames, fps, int(crf)))
+    _syn.run_jobs(jobs, workers, progress, _write_clip, desc=f"{task} clips", per_job=1)
+    csv = {}
+    for split in _SPLITS:
+        csv[split] = root / f"{split}.csv"
+        csv[split].write_text("".join(rows[split]))
+    (root / "classes.txt").write_text("".join(f"{n}\n" for n in classes))
+    meta = {"generator": "vidlab.data.synthetic_tasks", "task": task, "seed": seed, "size": size,
+            "num_frames": num_frames, "fps": fps, "crf": int(crf), "codec": "h264 all-intra (gop=1), yuv420p",
+            "classes": classes, "per_class": counts, "counts": {s: n * len(classes) for s, n in counts.items()},
+            "clip_seeds": seeds}
+    (root / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return {"root": str(root), "task": task, "csv": {s: str(p) for s, p in csv.items()},
+            "classes": str(root / "classes.txt"), "meta": str(root / "meta.json"), "counts": meta["counts"],
+            "num_clips": sum(meta["counts"].values()), "seconds": time.perf_counter() - start}
