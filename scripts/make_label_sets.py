@@ -13,10 +13,12 @@ order is the checkpoints' order:
 - ``kinetics600`` / ``kinetics700``: ``label_map_k600.txt`` / ``label_map_k700.txt`` (MMAction2):
   alphabetical, the ids of the Kinetics-600/700 checkpoints of MMAction2 and PySlowFast.
 - ``ssv2``: ``sthv2/annotations/label_map_sthv2__mmaction2.txt``: the 174 templates in the order
-  of the ids of the official ``something-something-v2-labels.json`` (which MMAction2's and
-  PySlowFast's SSv2 loaders use as the class index).
+  of the ids of the official ``something-something-v2-labels.json`` (which MMAction2's,
+  PySlowFast's and PyTorchVideo's SSv2 loaders use as the class index: ``int(labels[template])``
+  in ``pytorchvideo/data/ssv2.py``); those ids number the templates in sorted order.
 - ``charades``: ``charades/annotations/Charades_v1_classes.txt``, the ``cNNN`` ids dropped (the
-  class index is ``NNN``; the lines are in id order, which is checked).
+  class index is ``NNN``, as PySlowFast's and PyTorchVideo's Charades frame lists number the
+  actions; the lines are in id order, which is checked).
 - ``ava80``: ``ava/annotations/ava_80_classes__slowfast_ava.names`` (PySlowFast's demo): line
   ``i`` is AVA action id ``i + 1``, the 80 outputs of PySlowFast's and PyTorchVideo's AVA
   detectors (the official evaluation scores the 60 ids of

@@ -81,6 +81,9 @@ def test_hub_list(published, capsys):
     code, out, err = run_cli(["hub", "list"], capsys)
     assert code == 0, err
     assert "r3d_18.kinetics400" in out and "kinetics400 (DEFAULT)" in out and f"{ARCH}.test" in out
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert " 61.68/86.92 " in lines["slowfast_r50_8x8.ssv2"]
+    assert " mAP 37.24 " in lines["slowfast_r50_8x8.charades"]  # multi-label: the published mAP, not a top-1
     code, out, _ = run_cli(["hub", "list", "--json"], capsys)
     rows = {r["name"]: r for r in json.loads(out)}
     assert rows["r3d_18.kinetics400"]["urls"] == ["https://download.pytorch.org/models/r3d_18-b3b3357e.pth"]
@@ -95,6 +98,10 @@ def test_hub_info(published, capsys):
     assert info["name"] == "r2plus1d_18.kinetics400" and info["sha256_prefix"] == "91a641e6"
     assert info["num_labels"] == 400 and info["accuracy"]["top1"] == 67.463
     assert info["preprocessing"]["crop_size"] == 112 and info["preprocessing"]["resize_size"] == [128, 171]
+    code, out, _ = run_cli(["hub", "info", "slow_r50_8x8.charades", "--json"], capsys)
+    info = json.loads(out)
+    assert code == 0 and info["num_labels"] == info["num_classes"] == 157 and info["accuracy"]["mAP"] == 34.72
+    assert info["file"].endswith("charades_SLOW_8x8_R50.pyth") and info["preprocessing"]["multi_label"] is True
     code, out, _ = run_cli(["hub", "info", "r2plus1d_18"], capsys)
     assert code == 0 and "sha256_prefix" in out and "91a641e6" in out
     code, _, err = run_cli(["hub", "info", "nope"], capsys)

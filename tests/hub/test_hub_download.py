@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -232,6 +233,36 @@ def test_download_to_a_folder_writes_what_a_mirror_needs(published, server, sour
     before = len(server.requests)
     path = hub.download(published, progress=False)
     assert path.exists() and len(server.requests) == before
+
+
+def test_files_of_one_published_name_are_cached_apart_with_their_own_classes_and_labels(
+        server, register, hub_home, tmp_path, monkeypatch, make_entry):
+    # PyTorchVideo publishes SLOW_8x8_R50.pyth in kinetics/, ssv2/ and charades/: the later entries are cached
+    # and mirrored under their local_name, and get their own label set and classifier size
+    torch.manual_seed(5)
+    for folder, n in (("kinetics", 400), ("charades", 157)):
+        buf = io.BytesIO()
+        torch.save({"model_state": models.build(ARCH, num_classes=n).state_dict()}, buf)
+        server.files[f"{folder}/{FILE}"] = buf.getvalue()
+    k400 = register(make_entry(server.url(f"kinetics/{FILE}")))
+    charades = register(make_entry(server.url(f"charades/{FILE}"), name=f"{ARCH}.charades", tag="charades",
+                                   labels="charades", num_classes=157, local_name=f"charades_{FILE}"))
+    assert models.load(hub.download(k400, progress=False)).num_classes == 400
+    model = models.load(hub.download(charades, progress=False))
+    assert model.num_classes == 157 and model.meta["labels"] == hub.label_names("charades")
+    assert sorted(p.name for p in downloads_dir().glob("*.pyth")) == sorted([FILE, f"charades_{FILE}"])
+    # a mirror folder is searched for the entry's own name only (the published name may be the other file)
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / FILE).write_bytes(server.files[f"kinetics/{FILE}"])
+    monkeypatch.setenv("VIDLAB_HOME", str(tmp_path / "offline_home"))
+    monkeypatch.setenv("VIDLAB_HUB_MIRROR", str(mirror))
+    with pytest.raises(hub.HubError, match=f"charades_{FILE} is not in the mirror folder"):
+        hub.download(charades, progress=False)
+    (mirror / f"charades_{FILE}").write_bytes(server.files[f"charades/{FILE}"])
+    before = len(server.requests)
+    assert models.load(hub.download(charades, progress=False)).num_classes == 157
+    assert len(server.requests) == before
 
 
 _WORKER = textwrap.dedent("""

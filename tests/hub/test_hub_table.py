@@ -12,11 +12,14 @@ import torch
 
 from vidlab import hub, models
 from vidlab.convert.core import map_state
-from vidlab.hub.download import direct_url
-from vidlab.hub.table import ENTRIES, FORMATS, SOURCE_HOSTS, SOURCES
+from vidlab.hub.download import _names, direct_url
+from vidlab.hub.table import ENTRIES, FORMATS, SOURCE_HOSTS, SOURCES, url_basename
 
 CLASSIFIERS = [e for e in ENTRIES if e.kind == "classifier"]
 PIPELINE = [e for e in ENTRIES if e.kind == "pipeline"]
+# a classifier's dataset -> the label set its outputs follow (line i = output i), and its headline metric
+DATASET_LABELS = {"Kinetics-400": "kinetics400", "Something-Something v2": "ssv2", "Charades": "charades"}
+DATASET_METRIC = {"Kinetics-400": "top1", "Something-Something v2": "top1", "Charades": "mAP"}  # Charades: multi-label
 
 
 def _ids(entries):
@@ -31,6 +34,20 @@ def test_the_table_covers_the_sources():
             "mvit_v1_b_16x4", "mvitv2_s_16x4", "swin3d_t", "swin3d_s", "swin3d_b"} <= archs
     assert len(by_source["pytorchvideo"]) >= 12 and len(by_source["pyslowfast"]) >= 8
     assert all(e.verified for e in by_source["torchvision"])
+    assert {e.name for e in by_source["pytorchvideo"]} >= {"slow_r50_8x8.ssv2", "slowfast_r50_8x8.ssv2",
+                                                           "slow_r50_8x8.charades", "slowfast_r50_8x8.charades"}
+
+
+def test_no_two_entries_share_a_cache_or_mirror_name():
+    # PyTorchVideo publishes SLOW_8x8_R50.pyth for Kinetics-400, SSv2 and Charades: one cache would hold the
+    # wrong one. The later ones take "<folder>_<name>", and a mirror is searched for that name only.
+    names = [e.filename for e in ENTRIES]
+    assert len(names) == len(set(names))
+    for e in ENTRIES:
+        assert _names(e)[0] == e.filename
+        if e.local_name:
+            folder, base = e.urls[0].rsplit("/", 2)[-2:]
+            assert e.local_name == f"{folder}_{base}" and _names(e) == [e.local_name]
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=_ids(ENTRIES))
@@ -49,7 +66,8 @@ def test_every_entry_is_well_formed(entry):
         if entry.source == "timesformer":  # the README's Dropbox share link, query and all
             assert u.query == "dl=0" and direct_url(url).endswith("?dl=1")
             url = url.split("?", 1)[0]
-        assert url.endswith(f".{entry.file_format}") and url.rsplit("/", 1)[-1] == entry.filename
+        assert url.endswith(f".{entry.file_format}") and url_basename(url) == url_basename(entry.urls[0])
+        assert entry.filename == (entry.local_name or url_basename(url))
     if entry.sha256:
         assert re.fullmatch(r"[0-9a-f]{64}", entry.sha256)
     if entry.sha256_prefix:  # torchvision's rule: the hex digits after the last '-' of the file name
@@ -69,20 +87,25 @@ def test_classifier_entries_have_a_converter_for_their_architecture(entry):
     # the TimeSformer release's .pyth has PySlowFast's layout (its code is built on PySlowFast)
     assert spec.name == entry.arch and entry.converter == ("pyslowfast" if entry.source == "timesformer" else entry.source)
     # a Hugging Face folder names its classes in its config (id2label): no label set of ours
-    assert entry.labels == ("kinetics400" if entry.source != "huggingface" else None)
-    assert entry.num_classes == spec.num_classes == 400
+    assert entry.labels == (DATASET_LABELS[entry.dataset] if entry.source != "huggingface" else None)
+    # the classifier has one output per name of the entry's label set (the architecture's default is Kinetics')
+    assert entry.num_classes == (len(hub.label_names(entry.labels)) if entry.labels else spec.num_classes)
+    assert spec.num_classes == 400
     assert entry.accuracy_source and (entry.accuracy or not entry.verified)
+    if entry.accuracy:  # top-1 (single-label) or mAP (multi-label), as the source publishes it
+        assert DATASET_METRIC[entry.dataset] in entry.accuracy and ("top1" in entry.accuracy) == (
+            DATASET_METRIC[entry.dataset] == "top1")
     pre = entry.resolved_preprocessing()
     assert {"num_frames", "sampling_rate", "crop_size", "mean", "std"} <= set(pre)
     # the converter accepts the architecture: a (weightless) state dict with the architecture's own
     # (PySlowFast) names maps onto the model key for key; torchvision / pytorchvideo are checked below
     if entry.source == "pyslowfast":
         with torch.device("meta"):
-            state = models.build(entry.arch).state_dict()
+            state = models.build(entry.arch, num_classes=entry.num_classes).state_dict()
         assert set(map_state("pyslowfast", entry.arch, dict(state))) == set(state)
     if entry.source == "timesformer":  # the release's keys carry its wrapper's "model." prefix
         with torch.device("meta"):
-            state = models.build(entry.arch).state_dict()
+            state = models.build(entry.arch, num_classes=entry.num_classes).state_dict()
         assert set(map_state("pyslowfast", entry.arch, {"model." + k: v for k, v in state.items()})) == set(state)
 
 
@@ -153,26 +176,37 @@ PTV_HUB = {  # vidlab arch -> (pytorchvideo hub module, hub name)
     "mvit_v1_b_32x3": ("vision_transformers", "mvit_base_32x3"),
 }
 PYTORCHVIDEO = [e for e in ENTRIES if e.source == "pytorchvideo"]
+PTV_ZOO_DIRS = {"Kinetics-400": "kinetics", "Something-Something v2": "ssv2", "Charades": "charades"}
 
 
 @pytest.mark.parametrize("entry", PYTORCHVIDEO, ids=_ids(PYTORCHVIDEO))
 def test_pytorchvideo_entries_equal_the_installed_pytorchvideo_hub(entry):
     pytest.importorskip("pytorchvideo")
+    # the zoo's form (docs/source/model_zoo.md): one folder per dataset
+    assert re.fullmatch(rf"https://dl\.fbaipublicfiles\.com/pytorchvideo/model_zoo/{PTV_ZOO_DIRS[entry.dataset]}/"
+                        r"[A-Za-z0-9_]+\.pyth", entry.urls[0])
     if entry.arch not in PTV_HUB:
         assert not entry.verified  # a model-zoo link the installed hub does not record
         return
     assert entry.verified
     module, name = PTV_HUB[entry.arch]
     hub_module = importlib.import_module(f"pytorchvideo.models.hub.{module}")
-    assert hub_module.checkpoint_paths[name] == entry.urls[0]
+    if entry.dataset == "Kinetics-400":
+        assert hub_module.checkpoint_paths[name] == entry.urls[0]
+    else:  # fine-tuned from the hub's Kinetics network; the zoo keeps the Kinetics file's name in its own folder
+        assert entry.urls[0] == hub_module.checkpoint_paths[name].replace("/kinetics/", f"/{PTV_ZOO_DIRS[entry.dataset]}/")
+    # the hub builder's own state dict with the entry's classifier (pytorchvideo's model_num_class) maps onto
+    # the vidlab model built for the entry's label set: every key, every shape
+    kwargs = {} if entry.num_classes == 400 else {"model_num_class": entry.num_classes}
     try:
         with torch.device("meta"):
-            ref = getattr(hub_module, name)(pretrained=False).state_dict()
+            ref = getattr(hub_module, name)(pretrained=False, **kwargs).state_dict()
     except RuntimeError:  # pytorchvideo's MViT reads tensor values while it builds: real (random) weights
-        ref = getattr(hub_module, name)(pretrained=False).state_dict()
+        ref = getattr(hub_module, name)(pretrained=False, **kwargs).state_dict()
     with torch.device("meta"):
-        mine = models.build(entry.arch).state_dict()
-    assert set(map_state("pytorchvideo", entry.arch, dict(ref))) == set(mine)
+        mine = models.build(entry.arch, num_classes=entry.num_classes).state_dict()
+    mapped = map_state("pytorchvideo", entry.arch, dict(ref))
+    assert {k: tuple(v.shape) for k, v in mapped.items()} == {k: tuple(v.shape) for k, v in mine.items()}
 
 
 def test_defaults_and_lookup_errors():

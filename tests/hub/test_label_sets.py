@@ -44,6 +44,9 @@ def test_label_indices_match_the_published_ids():
     assert all(ava[int(i) - 1] == name for name, i in items)
     charades = hub.label_names("charades")
     assert charades[0] == "Holding some clothes" and len(charades) == 157
+    # SSv2: the ids of the official something-something-v2-labels.json number the templates in sorted order
+    ssv2 = hub.label_names("ssv2")
+    assert ssv2 == sorted(ssv2) and ssv2[140] == "Spinning something that quickly stops spinning"
     assert hub.label_names("kinetics600")[:2] == ["abseiling", "acting in play"]
 
 

@@ -54,16 +54,20 @@ def _rows() -> list[dict[str, Any]]:
 
 
 def _accuracy(row: dict[str, Any]) -> str:
+    """The published figure in one cell: ``top1/top5``, ``top1``, ``mAP 37.24`` (multi-label sets such as
+    Charades), else the first metric of a per-benchmark dict (``epe=1.819``)."""
     acc = row["accuracy"]
     if "top1" in acc:
         return f"{acc['top1']:.2f}/{acc['top5']:.2f}" if "top5" in acc else f"{acc['top1']:.2f}"
+    if "mAP" in acc:
+        return f"mAP {acc['mAP']:.2f}"
     flat = [f"{k}={v}" for metrics in acc.values() if isinstance(metrics, dict) for k, v in metrics.items()]
     return flat[0] if flat else "-"
 
 
 @hub_app.command("list")
 def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print a JSON list of the entries.")):
-    """Every published checkpoint: name, architecture, tag, source, top-1/top-5, whether it is cached."""
+    """Every published checkpoint: name, architecture, tag, source, top-1/top-5 (or mAP), whether it is cached."""
     rows = _rows()
     if as_json:
         print_json(rows)

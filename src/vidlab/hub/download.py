@@ -2,7 +2,8 @@
 
 Cache layout (``$VIDLAB_HOME``, default ``~/.cache/vidlab``)::
 
-    hub/downloads/<published file name>       the file as published, checked
+    hub/downloads/<published file name>       the file as published, checked (an entry's ``local_name``
+                                              where two entries publish files of one name)
     hub/downloads/<repository>/<file>         a Hugging Face model folder's files (``fetch_folder``)
     hub/downloads/<name>.part (+ .part.json)  an interrupted transfer, resumed with an HTTP Range request
     hub/checkpoints/<entry name>.safetensors  the converted vidlab checkpoint (+ .json sidecar)
@@ -284,7 +285,10 @@ def direct_url(url: str) -> str:
 
 
 def _names(entry: HubEntry) -> list[str]:
-    """The file names a mirror may hold the entry under (each URL's basename, first URL first)."""
+    """The file names a mirror may hold the entry under (each URL's basename, first URL first; only its
+    ``local_name`` when it has one: the published name is another entry's file too)."""
+    if entry.local_name:
+        return [entry.local_name]
     out: list[str] = []
     for url in entry.urls:
         name = url_basename(url)

@@ -22,7 +22,11 @@ Where the figures come from:
 - pytorchvideo: the URLs of the installed pytorchvideo 0.1.5 (``pytorchvideo/models/hub/*.py``,
   ``checkpoint_paths``); the accuracies from facebookresearch/pytorchvideo ``docs/source/model_zoo.md``
   (Kinetics-400 table, 3 x 10 views), whose params/FLOPs columns the model tests of this repository
-  also quote.
+  also quote. Its Something-Something v2 and Charades entries (Slow / SlowFast 8x8 R50 fine-tuned from
+  Kinetics-400): URLs and figures from that document's SSv2 / Charades tables (read at commit f3142bb);
+  their test views, frame sampling and input channel order from the PySlowFast configs that trained them
+  (``configs/{SSv2,Charades}/pytorchvideo/*.yaml``) and its ``slowfast/datasets/ptv_datasets.py``.
+  Charades is multi-label: its ``accuracy`` is ``{"mAP": ..}``, not top-1/top-5.
 - PySlowFast: facebookresearch/SlowFast ``MODEL_ZOO.md``, read at commit 02a85e9 (URLs and accuracy).
 - Label sets: ``kinetics400.txt`` is torchvision's Kinetics-400 category list, identical line for
   line to MMAction2's ``label_map_k400.txt`` and PySlowFast's ``kinetics_400_labels.csv``;
@@ -87,12 +91,17 @@ class HubEntry:
     # a Hugging Face model folder (file_format "huggingface"): urls[0] is the repository, and each item
     # here names one file of it, with alternatives in order (e.g. model.safetensors, else pytorch_model.bin)
     files: tuple[tuple[str, ...], ...] = ()
+    # the name the cache and a mirror hold the file under when its published name is another entry's too
+    # (PyTorchVideo publishes SLOW_8x8_R50.pyth in its kinetics/, ssv2/ and charades/ folders):
+    # "<folder>_<published name>", e.g. "ssv2_SLOW_8x8_R50.pyth"; None: the published name
+    local_name: str | None = None
 
     @property
     def filename(self) -> str:
-        """The published file name (the first URL's basename): the name a mirror folder holds (a Hugging
-        Face entry: the repository's name, the folder holding its files)."""
-        return url_basename(self.urls[0])
+        """The file's name in the cache and in a mirror folder: the published file name (the first URL's
+        basename; a Hugging Face entry: the repository's name, the folder holding its files), or
+        ``local_name`` where another entry publishes a file of the same name."""
+        return self.local_name or url_basename(self.urls[0])
 
     def file_url(self, name: str) -> str:
         """A Hugging Face entry's file, as the Hub serves it (``resolve/main``)."""
@@ -202,6 +211,61 @@ _PYTORCHVIDEO = [
     _ptv("mvit_v1_b_16x4", "MVIT_B_16x4.pyth", 78.85, 93.85, "mvit_base_16x4", views="1 x 5",
          tag="kinetics400_pytorchvideo"),  # torchvision's port of the same release is the DEFAULT
     _ptv("mvit_v1_b_32x3", "MVIT_B_32x3_f294077834.pyth", 80.30, 94.69, "mvit_base_32x3", views="1 x 5"),
+]
+
+# PyTorchVideo's Something-Something v2 and Charades models: its Kinetics-400 Slow / SlowFast 8x8 R50
+# fine-tuned with PySlowFast's configs/{SSv2,Charades}/pytorchvideo/*.yaml (facebookresearch/SlowFast
+# projects/pytorchvideo/README.md lists the same figures with those configs). The files keep the Kinetics
+# files' names in the dataset's folder of the zoo; the installed pytorchvideo hub does not record them.
+_PTV_ZOO_DOC = ("facebookresearch/pytorchvideo docs/source/model_zoo.md (read at commit f3142bb; the file last "
+                "changed in 9d0ca90), {table} table")
+_PTV_ZOO_DIRS = {"Kinetics-400": "kinetics", "Something-Something v2": "ssv2", "Charades": "charades"}
+# The configs set DATA.REVERSE_INPUT_CHANNEL: True, yet the networks saw RGB: PySlowFast's Ptvssv2 /
+# Ptvcharades loaders (slowfast/datasets/ptv_datasets.py) apply rgb2bgr to PyTorchVideo's frames (RGB:
+# FrameVideo decodes with cv2 and converts BGR -> RGB), then pack_pathway_output's REVERSE_INPUT_CHANNEL flip
+# turns them back (the flag exists for PySlowFast's own Charades / SSv2 loaders, whose cv2 frames are BGR).
+_PTV_RGB_NOTE = ("input RGB, as vidlab feeds it: the config's DATA.REVERSE_INPUT_CHANNEL flip undoes the rgb2bgr "
+                 "of PySlowFast's ptv_datasets loaders, so the stem is converted unchanged")
+
+
+def _ptv_finetuned(arch: str, dataset: str, file: str, accuracy: dict, preprocessing: dict, how: str) -> HubEntry:
+    folder = _PTV_ZOO_DIRS[dataset]  # also the tag and the label set: "ssv2", "charades"
+    table, config_dir, classes, data_licence = {
+        "ssv2": ("Something-Something V2", "SSv2", 174, "Something-Something v2 (20BN / Qualcomm licence: research use)"),
+        "charades": ("Charades", "Charades", 157, "Charades (Allen Institute for AI, non-commercial licence)"),
+    }[folder]
+    config = f"configs/{config_dir}/pytorchvideo/{file.rsplit('.', 1)[0]}.yaml"
+    return HubEntry(
+        name=f"{arch}.{folder}", arch=arch, tag=folder, dataset=dataset, source="pytorchvideo",
+        urls=(f"{_PTV}/{folder}/{file}",), local_name=f"{folder}_{file}", file_format="pyth",
+        converter="pytorchvideo", labels=folder, num_classes=classes, preprocessing=dict(preprocessing),
+        accuracy=accuracy, accuracy_source=_PTV_ZOO_DOC.format(table=table) + f" ({how})",
+        licence=f"Apache-2.0 (pytorchvideo model zoo); pre-trained on Kinetics-400 (annotations CC BY 4.0), "
+                f"fine-tuned on {data_licence}",
+        verified=True,
+        notes=(f"URL as model_zoo.md links it (not in the installed pytorchvideo hub); cached and mirrored as "
+               f"{folder}_{file} (the Kinetics-400 file has the same published name); trained with PySlowFast's "
+               f"{config} (facebookresearch/SlowFast at 287ec00); {_PTV_RGB_NOTE}; no published checksum (sha256 "
+               "recorded at first download)"))
+
+
+# SSv2 (PySlowFast's Ptvssv2 / pytorchvideo.data.SSv2): num_frames frames spread over the whole video (one per
+# segment, the middle one at test), 1 clip x 3 crops; the labels are the ids of something-something-v2-labels.json
+_SSV2 = {"frame_sampling": "segments"}
+_SSV2_HOW = "top-1/top-5, 3 crops x 1 clip of frames spread over the whole video"
+# Charades (Ptvcharades / pytorchvideo.data.Charades): the dataset's 24 fps frames, clips of num_frames x
+# sampling_rate; multi-label (sigmoid outputs, BCE), scored by mAP with the max over the 3 x 10 views
+_CHARADES = {"fps": 24, "multi_label": True}
+_CHARADES_HOW = "mAP over the 157 classes, multi-label; 3 crops x 10 clips, max of the sigmoids over the views"
+_PYTORCHVIDEO += [
+    _ptv_finetuned("slow_r50_8x8", "Something-Something v2", "SLOW_8x8_R50.pyth",
+                   {"top1": 60.04, "top5": 85.19, "views": "3 x 1"}, _SSV2, _SSV2_HOW),
+    _ptv_finetuned("slowfast_r50_8x8", "Something-Something v2", "SLOWFAST_8x8_R50.pyth",
+                   {"top1": 61.68, "top5": 86.92, "views": "3 x 1"}, _SSV2, _SSV2_HOW),
+    _ptv_finetuned("slow_r50_8x8", "Charades", "SLOW_8x8_R50.pyth", {"mAP": 34.72, "views": "3 x 10"}, _CHARADES,
+                   _CHARADES_HOW),
+    _ptv_finetuned("slowfast_r50_8x8", "Charades", "SLOWFAST_8x8_R50.pyth", {"mAP": 37.24, "views": "3 x 10"},
+                   _CHARADES, _CHARADES_HOW),
 ]
 
 # ----------------------------------------------------------------------------------------- PySlowFast
