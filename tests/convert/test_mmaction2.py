@@ -8,17 +8,19 @@ fixture weight rule applied to the MMAction2 key, on ``reference_input``.
 """
 
 import json
+import re
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import vidlab.convert  # noqa: F401  (registers the converters)
-from mmaction_ref import NUM_CLASSES, REFERENCES, mmaction2_keys, reference_input
+from mmaction_ref import DIAGNOSTIC, NUM_CLASSES, REFERENCES, Reference, mmaction2_keys, reference_input
 from vidlab import models
 from vidlab.apps.cli import main
 from vidlab.convert import ConversionError, get_mapper, supported
 from vidlab.convert.core import convert, infer_num_classes
-from vidlab.convert.mmaction2 import NOT_CONVERTED, PREPROCESSING
+from vidlab.convert.mmaction2 import BARE_LATERAL_ARCHS, NOT_CONVERTED, PREPROCESSING
 
 # python tests/mmaction_ref.py (MMAction2 1.2.0, mmcv-lite 2.1.0, mmengine 0.10.7, torch 2.14.1, CPU, 2 threads);
 # fp32 vs fp64 in MMAction2: <= 1.3e-6 for every model.
@@ -33,6 +35,24 @@ GOLDEN = {
 }
 
 CASES = [(name, arch) for name, ref in REFERENCES.items() for arch in ref.archs]
+
+# MMAction2 recognizers that convert onto the `_mmaction2` architectures (MMAction2's I3D and its default
+# SlowFast with bare laterals), with their goldens: MMAction2 1.2.0's logits computed as tests/mmaction_ref.py
+# computes GOLDEN (its run_reference, same versions, CPU, 2 threads; fp32 vs fp64 <= 2.0e-6), on these
+# references' inputs.
+MMA_REFERENCES = {
+    "i3d_r50": DIAGNOSTIC["i3d_r50"],  # configs/_base_/models/i3d_r50.py: conv1_stride_t = pool1_stride_t = 2
+    "slowfast_r50_8x8": DIAGNOSTIC["slowfast_r50_8x8"],  # zoo slowfast_r50_8xb8-8x8x1-256e (lateral_norm=False)
+    "slowfast_r50_4x16": Reference("recognition/slowfast/slowfast_r50_8xb8-4x16x1-256e_kinetics400-rgb.py",
+                                   (1, 3, 16, 64, 64), ("slowfast_r50_4x16_mmaction2",)),
+}
+MMA_ARCHS = {"i3d_r50": "i3d_r50_mmaction2", "slowfast_r50_8x8": "slowfast_r50_8x8_mmaction2",
+             "slowfast_r50_4x16": "slowfast_r50_4x16_mmaction2"}
+MMA_GOLDEN = {
+    "i3d_r50": [-2.3530743, 1.7711557, 0.74496472, 3.2612364, -1.8989596, -2.8141091, -0.088632852],
+    "slowfast_r50_8x8": [-2.1659973, 0.98292184, 0.3481099, 1.5683588, 1.8273946, -3.007653, 0.1850508],
+    "slowfast_r50_4x16": [-0.83626521, 0.80398369, 0.48521501, 1.6781002, 1.9871747, -1.5259197, -1.3440161],
+}
 
 # What MMAction2's runner writes under "meta" (mmengine Runner.save_checkpoint; publish_model.py keeps it).
 META = {"epoch": 256, "iter": 240000, "cfg": "model = dict(type='Recognizer3D', ...)", "seed": 0,
@@ -57,11 +77,11 @@ def _vidlab_input(model, x):
     return [x[:, :, ::alpha], x] if alpha else x
 
 
-def _assert_golden(model, name):
-    x = reference_input(REFERENCES[name].input_shape)
+def _assert_golden(model, name, references=REFERENCES, golden=GOLDEN):
+    x = reference_input(references[name].input_shape)
     with torch.no_grad():
         got = model(_vidlab_input(model, x))
-    ref = torch.tensor([GOLDEN[name]])
+    ref = torch.tensor([golden[name]])
     assert got.shape == ref.shape == (1, NUM_CLASSES)
     err = (got - ref).abs().max().item()
     assert err <= 1e-5 * max(1.0, ref.abs().max().item()), err
@@ -123,7 +143,8 @@ def test_registered_architectures():
     assert supported()["mmaction2"] == sorted([
         "c3d", "slow_r50_4x16", "slow_r50_8x8", "slowfast_r101_8x8", "slowfast_r50_4x16", "slowfast_r50_8x8",
         "x3d_l", "x3d_m", "x3d_s", "x3d_xs", "videomae_vit_s_16x4", "videomae_vit_b_16x4", "videomae_vit_l_16x4",
-        "swin3d_t", "swin3d_s", "swin3d_b"])
+        "swin3d_t", "swin3d_s", "swin3d_b", "i3d_r50_mmaction2", "slowfast_r50_4x16_mmaction2",
+        "slowfast_r50_8x8_mmaction2"])
     assert set(PREPROCESSING) == set(supported()["mmaction2"])
     for arch in set(NOT_CONVERTED) & set(models.list_models()):  # those whose modules are registered
         with pytest.raises(ConversionError, match="no mmaction2 converter"):
@@ -157,11 +178,20 @@ def test_wrong_family_names_source_keys(name, arch, key):
     assert key in str(e.value)
 
 
-def test_slowfast_without_lateral_bn_is_refused():
-    # MMAction2's zoo SlowFast 4x16 / 8x8 / R101: lateral_norm=False, bare lateral convs.
+def test_slowfast_without_lateral_bn_is_refused_by_the_bn_lateral_archs():
+    # MMAction2's zoo SlowFast 4x16 / 8x8 / R101: lateral_norm=False, bare lateral convs; they convert onto the
+    # _mmaction2 archs only.
     state = {k: torch.zeros(s) for k, s in mmaction2_keys("slowfast_r50_8x8")}
-    with pytest.raises(ConversionError, match=r"lateral_norm=False.*backbone\.slow_path\.conv1_lateral"):
-        get_mapper("mmaction2", "slowfast_r50_8x8")(state, "slowfast_r50_8x8")
+    for arch in ("slowfast_r50_8x8", "slowfast_r50_4x16"):
+        with pytest.raises(ConversionError, match=r"lateral_norm=False.*backbone\.slow_path\.conv1_lateral.*"
+                                                  rf"--arch {arch}_mmaction2"):
+            get_mapper("mmaction2", arch)(state, arch)
+    with pytest.raises(ConversionError, match="lateral_norm=False.*no vidlab architecture has bare laterals"):
+        get_mapper("mmaction2", "slowfast_r101_8x8")(state, "slowfast_r101_8x8")
+    # and a lateral_norm=True checkpoint aimed at a bare-lateral arch names the BN-lateral one
+    state = {k: torch.zeros(s) for k, s in mmaction2_keys("slowfast_r50_8x8_lateral_norm")}
+    with pytest.raises(ConversionError, match=r"lateral_norm=True.*--arch slowfast_r50_8x8$"):
+        get_mapper("mmaction2", "slowfast_r50_8x8_mmaction2")(state, "slowfast_r50_8x8_mmaction2")
 
 
 def test_nonlocal_blocks_are_refused():
@@ -205,3 +235,154 @@ def test_goldens_against_live_mmaction2(weight_rule):
     for name, ref in REFERENCES.items():
         _, _, logits, _ = run_reference(name, ref, weight_rule)
         torch.testing.assert_close(logits, torch.tensor([GOLDEN[name]]), rtol=0, atol=1e-5)
+    for name, ref in MMA_REFERENCES.items():
+        _, _, logits, _ = run_reference(name, ref, weight_rule, keys=name in ("i3d_r50", "slowfast_r50_8x8"))
+        torch.testing.assert_close(logits, torch.tensor([MMA_GOLDEN[name]]), rtol=0, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------
+# MMAction2's I3D (stem temporal strides) and default SlowFast (bare laterals): the `_mmaction2` archs.
+
+def _to_mmaction2_key(key: str, prefix: str) -> str:
+    """vidlab (PySlowFast-layout) key -> MMAction2 ResNet3d key, from MMAction2's module names (written apart
+    from the converter: the inverse mapping). ``prefix``: ``backbone.`` or ``backbone.{slow,fast}_path.``."""
+    if m := re.fullmatch(r"s1\.pathway\d_stem\.(conv|bn)\.(\w+)", key):
+        return f"{prefix}conv1.{m[1]}.{m[2]}"
+    if m := re.fullmatch(r"s(\d)\.pathway\d_res(\d+)\.branch2\.([abc])(_bn)?\.(\w+)", key):
+        return f"{prefix}layer{int(m[1]) - 1}.{m[2]}.conv{'abc'.index(m[3]) + 1}.{'bn' if m[4] else 'conv'}.{m[5]}"
+    if m := re.fullmatch(r"s(\d)\.pathway\d_res(\d+)\.branch1(_bn)?\.(\w+)", key):
+        return f"{prefix}layer{int(m[1]) - 1}.{m[2]}.downsample.{'bn' if m[3] else 'conv'}.{m[4]}"
+    if m := re.fullmatch(r"s(\d)_fuse\.(conv_f2s|bn)\.(\w+)", key):
+        lateral = "conv1_lateral" if m[1] == "1" else f"layer{int(m[1]) - 1}_lateral"
+        return f"backbone.slow_path.{lateral}.{'conv' if m[2] == 'conv_f2s' else 'bn'}.{m[3]}"
+    if m := re.fullmatch(r"head\.projection\.(weight|bias)", key):
+        return f"cls_head.fc_cls.{m[1]}"
+    raise AssertionError(f"no MMAction2 name for {key}")
+
+
+def _mmaction2_state_of(model) -> dict:
+    """``model``'s tensors under MMAction2's names (SlowFast: classifier columns in SlowFastHead's fast | slow)."""
+    out = {}
+    for key, value in model.state_dict().items():
+        pathway = re.match(r"s\d\.pathway(\d)", key)
+        prefix = "backbone." if not hasattr(model, "alpha") else (
+            f"backbone.{'fast' if pathway and pathway[1] == '1' else 'slow'}_path.")
+        out[_to_mmaction2_key(key, prefix)] = value
+    if hasattr(model, "alpha"):
+        slow, _ = model.feature_dims
+        w = out["cls_head.fc_cls.weight"]
+        out["cls_head.fc_cls.weight"] = torch.cat([w[:, slow:], w[:, :slow]], 1)
+    return out
+
+
+def _documented_keys(name: str) -> dict:
+    """The MMAction2 recognizer's keys and shapes (tests/mmaction_ref.py, checked there against MMAction2)."""
+    if name == "slowfast_r50_4x16":  # the 4x16 of the lateral_norm=True reference without its lateral BNs
+        return {k: s for k, s in mmaction2_keys("slowfast_r50_4x16_lateral_norm") if "_lateral.bn." not in k}
+    return dict(mmaction2_keys(name))
+
+
+@pytest.mark.parametrize("name", sorted(MMA_ARCHS))
+def test_mmaction2_layout_of_a_vidlab_model_converts_back_strictly(name):
+    arch = MMA_ARCHS[name]
+    torch.manual_seed(0)
+    model = models.build(arch, num_classes=NUM_CLASSES)
+    state = _mmaction2_state_of(model)
+    assert {k: tuple(v.shape) for k, v in state.items()} == _documented_keys(name)
+    mapped = get_mapper("mmaction2", arch)(state, arch)
+    fresh = models.build(arch, num_classes=NUM_CLASSES)
+    fresh.load_state_dict(mapped, strict=True)
+    for k, v in model.state_dict().items():
+        assert torch.equal(fresh.state_dict()[k], v), k
+
+
+@pytest.mark.parametrize("name", sorted(MMA_ARCHS))
+def test_mmaction2_i3d_and_bare_lateral_slowfast_compute_mmaction2_logits(name, weight_rule, tmp_path):
+    state = {k: weight_rule(k, shape) for k, shape in _documented_keys(name).items()}
+    model, info = convert("mmaction2", MMA_ARCHS[name], _save(tmp_path, state))
+    assert info["num_classes"] == NUM_CLASSES and "filled_num_batches_tracked" not in info
+    _assert_golden(model, name, MMA_REFERENCES, MMA_GOLDEN)
+
+
+def test_i3d_mmaction2_spec_and_size():
+    spec = models.get_spec("i3d_r50_mmaction2")
+    assert (spec.family, spec.num_frames, spec.sampling_rate, spec.crop_size) == ("i3d", 32, 2, 224)
+    assert spec.mean == PREPROCESSING["i3d_r50_mmaction2"]["mean"] and spec.std == PREPROCESSING["i3d_r50_mmaction2"][
+        "std"]
+    with torch.device("meta"):
+        mma, plain = models.build("i3d_r50_mmaction2"), models.build("i3d_r50")
+    assert {k: v.shape for k, v in mma.state_dict().items()} == {k: v.shape for k, v in plain.state_dict().items()}
+    assert sum(p.numel() for p in mma.parameters()) == sum(p.numel() for p in plain.parameters())
+    stem = mma.s1.pathway0_stem
+    assert (stem.conv.stride, stem.conv.padding) == ((2, 2, 2), (2, 3, 3))  # MMAction2: (k - 1) // 2
+    assert (stem.pool_layer.stride, stem.pool_layer.padding) == ((2, 2, 2), (0, 1, 1))
+    assert mma.pathway0_pool.kernel_size == mma.pathway0_pool.stride == (2, 1, 1)  # with_pool2
+
+
+def test_i3d_mmaction2_strides_time_in_the_stem():
+    # 32 frames: conv (32 + 2*2 - 5) // 2 + 1 = 16, stem pool (16 - 1) // 2 + 1 = 8, pool after res2: 4 frames
+    # at res5; i3d_r50 (strides 1): 32, 32, 16.
+    torch.manual_seed(0)
+    mma = models.build("i3d_r50_mmaction2", num_classes=3, width=8).eval()
+    plain = models.build("i3d_r50", num_classes=3, width=8).eval()
+    plain.load_state_dict(mma.state_dict(), strict=True)
+    x = torch.randn(1, 3, 32, 64, 64)
+    with torch.no_grad():
+        assert mma.forward_maps(x).shape[2] == 4 and plain.forward_maps(x).shape[2] == 16
+        # a strided conv is the stride-1 conv's output subsampled, a 1x3x3 pool with temporal stride 2 too
+        torch.testing.assert_close(mma.s1(x), plain.s1(x)[:, :, ::4], rtol=1e-5, atol=1e-5)
+
+
+def test_bare_lateral_slowfast_specs_and_sizes():
+    # 2 BN parameters (weight, bias) per lateral output channel are gone: fast channels 8, 32, 64, 128, x2.
+    fuse_bn = 2 * 2 * (8 + 32 + 64 + 128)
+    for base, bare in BARE_LATERAL_ARCHS.items():
+        with torch.device("meta"):
+            b, m = models.build(base), models.build(bare)
+        assert not [k for k in m.state_dict() if "_fuse.bn" in k]
+        assert {k: v.shape for k, v in m.state_dict().items()} == {
+            k: v.shape for k, v in b.state_dict().items() if "_fuse.bn" not in k}
+        assert sum(p.numel() for p in m.parameters()) == sum(p.numel() for p in b.parameters()) - fuse_bn
+        assert (m.alpha, m.s1_fuse.conv_f2s.kernel_size, m.s1_fuse.conv_f2s.stride) == (
+            b.alpha, b.s1_fuse.conv_f2s.kernel_size, b.s1_fuse.conv_f2s.stride)
+        spec = models.get_spec(bare)
+        assert (spec.family, spec.num_frames, spec.sampling_rate, spec.crop_size) == ("slowfast", 32, 2, 224)
+        assert spec.mean == PREPROCESSING[bare]["mean"] and spec.std == PREPROCESSING[bare]["std"]
+    with torch.device("meta"):
+        k = {a: models.build(a).s2_fuse.conv_f2s for a in BARE_LATERAL_ARCHS.values()}
+    # MMAction2: resample_rate = speed_ratio = 8, fusion_kernel 5 (4x16); 4 and fusion_kernel=7 (8x8)
+    assert (k["slowfast_r50_4x16_mmaction2"].kernel_size, k["slowfast_r50_4x16_mmaction2"].stride) == ((5, 1, 1),
+                                                                                                      (8, 1, 1))
+    assert (k["slowfast_r50_8x8_mmaction2"].kernel_size, k["slowfast_r50_8x8_mmaction2"].stride) == ((7, 1, 1),
+                                                                                                    (4, 1, 1))
+
+
+def test_bare_lateral_is_conv_of_fast_concatenated_after_slow():
+    torch.manual_seed(0)
+    model = models.build("slowfast_r50_4x16_mmaction2", num_classes=3).eval()
+    fuse = model.s1_fuse
+    slow, fast = torch.randn(1, 64, 2, 8, 8), torch.randn(1, 8, 16, 8, 8)
+    with torch.no_grad():
+        out_slow, out_fast = fuse([slow, fast])
+        conv = F.conv3d(fast, fuse.conv_f2s.weight, stride=(8, 1, 1), padding=(2, 0, 0))  # no bias, BN, ReLU
+    assert fuse.conv_f2s.bias is None and (conv < 0).any()
+    assert torch.equal(out_fast, fast)
+    torch.testing.assert_close(out_slow, torch.cat([slow, conv], 1), rtol=0, atol=1e-6)
+
+
+def test_mmaction2_i3d_onto_pyslowfast_i3d_names_the_mmaction2_arch():
+    with pytest.raises(ConversionError, match="no mmaction2 converter for i3d_r50: .*--arch i3d_r50_mmaction2"):
+        get_mapper("mmaction2", "i3d_r50")
+
+
+@pytest.mark.parametrize("name", ["i3d_r50_mmaction2", "slowfast_r50_4x16_mmaction2"])
+def test_pyslowfast_checkpoints_are_refused_by_the_mmaction2_variants(name):
+    """Same parameter names as PySlowFast's I3D / SlowFast, another function: PySlowFast weights
+    (PySlowFast never published these networks) must not load into them silently."""
+    from vidlab.convert.core import has_pyslowfast_layout, map_state
+
+    assert not has_pyslowfast_layout(name) and has_pyslowfast_layout(name.removesuffix("_mmaction2"))
+    with torch.device("meta"):
+        state = models.build(name.removesuffix("_mmaction2")).state_dict()
+    with pytest.raises(ConversionError, match=f"pyslowfast.*{name}"):
+        map_state("pyslowfast", name, state)

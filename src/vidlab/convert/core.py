@@ -38,7 +38,13 @@ def infer_num_classes(arch: str, state: dict[str, torch.Tensor]) -> int | None:
 
 
 def has_pyslowfast_layout(arch: str) -> bool:
-    """Whether ``arch`` uses PySlowFast's parameter names (``s1.pathway0_stem...``), so its importer maps it."""
+    """Whether ``arch`` uses PySlowFast's parameter names (``s1.pathway0_stem...``), so its importer maps it.
+
+    Not the ``*_mmaction2`` architectures: MMAction2's variants of PySlowFast networks
+    (I3D with temporal strides in the stem, SlowFast with bare laterals) share the names
+    but not the function, and PySlowFast never published weights for them."""
+    if models.get_spec(arch).name.endswith("_mmaction2"):
+        return False
     with torch.device("meta"):
         keys = models.build(arch).state_dict().keys()
     return any(k.startswith("s1.pathway0_stem.") for k in keys)

@@ -26,22 +26,48 @@ Same layers as PySlowFast's Slow: 1x7x7 stem (padding 0,3,3) + 1x3x3 max-pool
 res4/res5 block (``inflate=(0, 0, 1, 1)``, ``inflate_style='3x1x1'``), BN eps
 1e-5, head = global average -> dropout -> linear.
 
-``ResNet3dSlowFast`` R50 + ``SlowFastHead`` -> ``slowfast_r50_8x8``,
-``slowfast_r50_4x16`` (R101 -> ``slowfast_r101_8x8`` by the same rule; keys
-checked, no golden, and MMAction2's R101 config uses fusion kernel 7 where
-``slowfast_r101_8x8`` has PySlowFast's 5, which the strict load reports),
-**only when the laterals have BN + ReLU** (``lateral_norm=True``, e.g. the zoo's
-``slowfast_r50_8xb8-8x8x1-steplr-256e``)::
+``ResNet3d`` R50 (I3D, ``configs/_base_/models/i3d_r50.py``) + ``I3DHead`` ->
+``i3d_r50_mmaction2``, by the same key mapping (``ResNet3dSlowOnly`` is a
+``ResNet3dPathway``, itself a ``ResNet3d``: same module names). The network is
+PySlowFast's I3D (vidlab ``i3d_r50``: 5x7x7 stem, temporal kernel 3 on conv1 of
+the blocks ``inflate=((1,1,1), (1,0,1,0), (1,0,1,0,1,0), (0,1,0))`` marks, the
+2x1x1 max-pool after res2, ``with_pool2=True``) except for time in the stem:
+the conv has stride 2x2x2 (``conv1_stride_t=2``; padding stays ``(k - 1) // 2``
+= 2,3,3) and the max-pool stride 2x2x2 (``pool1_stride_t=2``; padding 0,1,1),
+so a 32-frame clip reaches res5 with 4 frames (``i3d_r50``: 16).
+``i3d_r50_mmaction2`` is that network (``stem_temporal_stride=2,
+stem_pool_temporal_stride=2``); its spec is MMAction2's Kinetics config
+``i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e`` (32 frames, interval 2) with
+ImageNet mean/std. The keys and shapes are ``i3d_r50``'s, which therefore has
+no MMAction2 converter (it would load and compute another function).
+
+``ResNet3dSlowFast`` R50 + ``SlowFastHead`` with BN + ReLU in the laterals
+(``lateral_norm=True``, e.g. the zoo's ``slowfast_r50_8xb8-8x8x1-steplr-256e``)
+-> ``slowfast_r50_8x8``, ``slowfast_r50_4x16`` (R101 -> ``slowfast_r101_8x8``
+by the same rule; keys checked, no golden, and MMAction2's R101 config uses
+fusion kernel 7 where ``slowfast_r101_8x8`` has PySlowFast's 5, which the
+strict load reports); with bare laterals (``lateral_norm=False``, MMAction2's
+default: its zoo ``slowfast_r50_8xb8-4x16x1-256e`` and ``-8x8x1-256e``) ->
+``slowfast_r50_4x16_mmaction2``, ``slowfast_r50_8x8_mmaction2``
+(:data:`BARE_LATERAL_ARCHS`)::
 
     backbone.slow_path.* / backbone.fast_path.*  as above with pathway0 / pathway1
-    backbone.slow_path.conv1_lateral.conv / .bn  s1_fuse.conv_f2s / s1_fuse.bn
+    backbone.slow_path.conv1_lateral.conv / .bn  s1_fuse.conv_f2s / s1_fuse.bn   (bare: no .bn)
     backbone.slow_path.layer{i}_lateral.*        s{i+1}_fuse.*          (i = 1, 2, 3)
     cls_head.fc_cls.weight [:, fast | slow]      head.projection.weight [:, slow | fast]
 
-The lateral is then PySlowFast's FuseFastToSlow exactly: ``fusion_kernel x 1 x
-1`` conv, temporal stride alpha, padding ``(k - 1) // 2``, no bias, BN, ReLU,
-applied after the stem (max-pool included) and after res2-res4, concatenated
-*after* the Slow channels. ``SlowFastHead`` concatenates the pooled features
+With ``lateral_norm=True`` the lateral is PySlowFast's FuseFastToSlow exactly:
+``fusion_kernel x 1 x 1`` conv, temporal stride alpha, padding ``(k - 1) // 2``,
+no bias, BN, ReLU, applied after the stem (max-pool included) and after
+res2-res4, concatenated *after* the Slow channels. With ``lateral_norm=False``
+MMAction2 builds the same mmcv ``ConvModule`` with ``norm_cfg=None,
+act_cfg=None`` (and ``bias=False``): the bare conv, vidlab's SlowFast built
+with ``lateral_norm=False`` (no ``s{k}_fuse.bn`` keys). Fusion kernel: 5 by
+default (4x16), 7 in the 8x8 config; alpha = ``speed_ratio`` (8 / 4),
+``channel_ratio`` 8 = ``beta_inv``. A bare-lateral checkpoint aimed at
+``slowfast_r50_*`` (BN laterals) is refused naming the ``_mmaction2`` arch,
+and a ``lateral_norm=True`` one aimed at an ``_mmaction2`` arch naming the
+plain one. ``SlowFastHead`` concatenates the pooled features
 Fast first, so the classifier's input columns are reordered (the only tensor
 that changes). MMAction2's fast pathway also holds an unused ``pool2`` (no
 parameters). Input: MMAction2 takes one clip and picks Slow frames by nearest
@@ -85,17 +111,18 @@ and the vidlab model, given the same RGB clip, computes MMAction2's logits.
 What does not convert (different networks, not just different names)
 ---------------------------------------------------------------------
 
-See :data:`NOT_CONVERTED`: MMAction2's I3D (temporal strides in the stem), C2D
-(stem max-pool without padding), non-local blocks (pooling after the
-projections, unscaled embedded Gaussian), SlowFast with ``lateral_norm=False``
-(bare lateral convs: its zoo 4x16, 8x8 and R101 models), R(2+1)D (its stem and
-BN eps), CSN (BN eps 1e-3, depths 50/152 only). Keys and shapes alone cannot
-tell MMAction2's I3D from PySlowFast's (they are identical), so ``i3d_r50`` has
-no converter rather than one that loads and computes something else; with
-``conv1_stride_t=1, pool1_stride_t=1`` MMAction2's I3D gives vidlab's
-``i3d_r50`` logits bit for bit, and its ir-CSN R50 equals vidlab's
-``BottleneckResNet`` (depthwise, R50 blocks) built with BN eps 1e-3, so both
-would convert if vidlab registered such architectures.
+See :data:`NOT_CONVERTED`: MMAction2's I3D onto vidlab's ``i3d_r50`` (use
+``i3d_r50_mmaction2``), C2D (stem max-pool without padding), non-local blocks
+(pooling after the projections, unscaled embedded Gaussian), R(2+1)D (its stem
+and BN eps), CSN (BN eps 1e-3, depths 50/152 only). Keys and shapes alone
+cannot tell MMAction2's I3D from PySlowFast's (they are identical), so
+``i3d_r50`` has no MMAction2 converter rather than one that loads and computes
+something else (with ``conv1_stride_t=1, pool1_stride_t=1`` MMAction2's I3D
+gives vidlab's ``i3d_r50`` logits bit for bit). SlowFast with bare laterals at
+R101 (its zoo R101 8x8) has no vidlab architecture and is refused. MMAction2's
+ir-CSN R50 equals vidlab's ``BottleneckResNet`` (depthwise, R50 blocks) built
+with BN eps 1e-3, so it would convert if vidlab registered such an
+architecture.
 
 Preprocessing is not in the weights. MMAction2 normalises its ResNet-family
 models (SlowOnly, SlowFast, I3D, C2D, R(2+1)D, CSN) with ImageNet statistics
@@ -104,7 +131,9 @@ models (SlowOnly, SlowFast, I3D, C2D, R(2+1)D, CSN) with ImageNet statistics
 (= 0.45 / 0.225, vidlab's Kinetics default) and C3D with mean 104, 117, 128
 (subtracted from R, G, B in that order) and std 1: :data:`PREPROCESSING`.
 The converted checkpoint's sidecar carries the vidlab architecture's own
-preprocessing, so for the ResNet family and C3D normalise with these values.
+preprocessing: the ``_mmaction2`` architectures' specs hold ImageNet's
+constants already; for the other ResNet-family architectures (PySlowFast
+specs: 0.45 / 0.225) and C3D normalise with these values.
 ``data_preprocessor.mean`` / ``.std`` entries, which some older checkpoints
 carry (MMAction2's ``publish_model.py`` deletes them), are those constants,
 not weights: they are checked and left out.
@@ -132,8 +161,9 @@ _NON_WEIGHTS = ("data_preprocessor.mean", "data_preprocessor.std")
 # MMAction2 data_preprocessor constants per converted architecture, on [0, 1] RGB input.
 _IMAGENET = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
 PREPROCESSING: dict[str, dict] = {
-    "slow_r50_8x8": _IMAGENET, "slow_r50_4x16": _IMAGENET,
+    "slow_r50_8x8": _IMAGENET, "slow_r50_4x16": _IMAGENET, "i3d_r50_mmaction2": _IMAGENET,
     "slowfast_r50_8x8": _IMAGENET, "slowfast_r50_4x16": _IMAGENET, "slowfast_r101_8x8": _IMAGENET,
+    "slowfast_r50_8x8_mmaction2": _IMAGENET, "slowfast_r50_4x16_mmaction2": _IMAGENET,
     **{a: {"mean": (0.45, 0.45, 0.45), "std": (0.225, 0.225, 0.225)} for a in ("x3d_xs", "x3d_s", "x3d_m", "x3d_l")},
     "c3d": {"mean": (104 / 255, 117 / 255, 128 / 255), "std": (1 / 255, 1 / 255, 1 / 255)},
     # the transformers' MMAction2 configs normalise with ImageNet's constants too (in 0..255)
@@ -150,7 +180,8 @@ NOT_CONVERTED: dict[str, str] = {
     "i3d_r50": "MMAction2's I3D R50 (configs/_base_/models/i3d_r50.py) strides time in its stem: the 5x7x7 conv "
                "has temporal stride 2 (conv1_stride_t=2) and the 1x3x3 max-pool temporal stride 2 "
                "(pool1_stride_t=2), before the 2x1x1 pool after res2; PySlowFast's I3D (vidlab i3d_r50) has "
-               "stride 1 in both, so the res5 map has 4x more frames. Same keys and shapes, different function",
+               "stride 1 in both, so the res5 map has 4x more frames. Same keys and shapes, different function: "
+               "convert it with --arch i3d_r50_mmaction2 (vidlab's I3D with those strides)",
     "c2d_r50": "MMAction2's C2D (backbones/c2d.py) is a 2D ResNet whose stem max-pool has padding 0 "
                "(PySlowFast: 0,1,1), so every later feature map is on a different grid (55 vs 56 px at "
                "224); its weights are also 2D (conv1 64x3x7x7)",
@@ -163,10 +194,17 @@ NOT_CONVERTED: dict[str, str] = {
 }
 
 
-# Refusal reasons for checkpoints of a converted family that are another network.
-BARE_LATERALS = ("only checkpoints with lateral_norm=True convert; MMAction2's default (lateral_norm=False: its zoo "
-                 "slowfast 4x16, 8x8 and R101 models) has bare lateral convs without the BN and ReLU of "
-                 "PySlowFast's FuseFastToSlow, which vidlab's SlowFast always applies")
+# SlowFast architectures with PySlowFast's laterals (conv + BN + ReLU) -> the same network with MMAction2's default
+# bare laterals (lateral_norm=False: conv only).
+BARE_LATERAL_ARCHS: dict[str, str] = {
+    "slowfast_r50_4x16": "slowfast_r50_4x16_mmaction2",
+    "slowfast_r50_8x8": "slowfast_r50_8x8_mmaction2",
+}
+
+# Refusal reason for a bare-lateral checkpoint aimed at a SlowFast with BN + ReLU laterals.
+BARE_LATERALS = ("MMAction2's default SlowFast (lateral_norm=False: its zoo slowfast 4x16, 8x8 and R101 models) has "
+                 "bare lateral convs without the BN and ReLU of PySlowFast's FuseFastToSlow, which this "
+                 "architecture applies")
 
 
 def _bn_or_conv(kind: str, param: str) -> str:
@@ -236,7 +274,7 @@ def _map_keys(state: StateDict, arch: str, rename) -> StateDict:
 
 
 def from_mmaction2_slowonly(state: StateDict, arch: str) -> StateDict:
-    """``ResNet3dSlowOnly`` (or any single-pathway ``ResNet3d``) + ``I3DHead`` -> vidlab Slow keys."""
+    """``ResNet3dSlowOnly`` or ``ResNet3d`` (I3D) + ``I3DHead`` -> vidlab single-pathway ResNet3D keys."""
     state = _drop_non_weights(state, arch)
 
     def rename(key: str) -> str | None:
@@ -250,14 +288,25 @@ def from_mmaction2_slowonly(state: StateDict, arch: str) -> StateDict:
 
 
 def from_mmaction2_slowfast(state: StateDict, arch: str) -> StateDict:
-    """``ResNet3dSlowFast`` (``lateral_norm=True``) + ``SlowFastHead`` -> vidlab SlowFast keys."""
+    """``ResNet3dSlowFast`` + ``SlowFastHead`` -> vidlab SlowFast keys: ``lateral_norm=True`` checkpoints onto
+    the PySlowFast-layout archs, ``lateral_norm=False`` (bare laterals) onto :data:`BARE_LATERAL_ARCHS`' values."""
     state = _drop_non_weights(state, arch)
     laterals = [k for k in state if re.match(r"backbone\.slow_path\.(conv1|layer\d)_lateral\.conv\.weight$", k)]
     lateral_bn = [k for k in state if re.match(r"backbone\.slow_path\.(conv1|layer\d)_lateral\.bn\.", k)]
-    if laterals and not lateral_bn:
+    bare_arch = arch in BARE_LATERAL_ARCHS.values()
+    if laterals and not lateral_bn and not bare_arch:
+        target = BARE_LATERAL_ARCHS.get(arch)
+        fix = (f"convert it with --arch {target}" if target else
+               f"no vidlab architecture has bare laterals at this depth (those that do: "
+               f"{', '.join(BARE_LATERAL_ARCHS.values())})")
         raise ConversionError(
             f"{SOURCE} -> {arch}: the lateral connections have no BN (lateral_norm=False, e.g. {laterals[0]}): "
-            f"{BARE_LATERALS}")
+            f"{BARE_LATERALS}; {fix}")
+    if lateral_bn and bare_arch:
+        normal = next(a for a, b in BARE_LATERAL_ARCHS.items() if b == arch)
+        raise ConversionError(
+            f"{SOURCE} -> {arch}: the lateral connections have BN (lateral_norm=True, e.g. {lateral_bn[0]}), "
+            f"which {arch} (bare lateral convs) lacks: convert it with --arch {normal}")
     prefixes = {"backbone.slow_path.": 0, "backbone.fast_path.": 1}
 
     def rename(key: str) -> str | None:
@@ -361,12 +410,13 @@ def from_mmaction2_c3d(state: StateDict, arch: str) -> StateDict:
     return out
 
 
-register(SOURCE, "slow_r50_8x8", "slow_r50_4x16")(from_mmaction2_slowonly)
-register(SOURCE, "slowfast_r50_8x8", "slowfast_r50_4x16", "slowfast_r101_8x8")(from_mmaction2_slowfast)
+register(SOURCE, "slow_r50_8x8", "slow_r50_4x16", "i3d_r50_mmaction2")(from_mmaction2_slowonly)
+register(SOURCE, "slowfast_r50_8x8", "slowfast_r50_4x16", "slowfast_r101_8x8",
+         *BARE_LATERAL_ARCHS.values())(from_mmaction2_slowfast)
 register(SOURCE, "x3d_xs", "x3d_s", "x3d_m", "x3d_l")(from_mmaction2_x3d)
 register(SOURCE, "c3d")(from_mmaction2_c3d)
 
-__all__ = ["BARE_LATERALS", "NONLOCAL", "NOT_CONVERTED", "PREPROCESSING", "from_mmaction2_c3d",
+__all__ = ["BARE_LATERALS", "BARE_LATERAL_ARCHS", "NONLOCAL", "NOT_CONVERTED", "PREPROCESSING", "from_mmaction2_c3d",
            "from_mmaction2_slowfast", "from_mmaction2_slowonly", "from_mmaction2_x3d"]
 
 

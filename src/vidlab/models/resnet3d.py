@@ -2,7 +2,9 @@
 
 One class, :class:`ResNet3D`, covers the single-pathway ResNet family. What
 tells C2D, I3D and Slow apart is only where temporal kernels sit and whether a
-temporal max-pool follows res2; both are plain arguments here.
+temporal max-pool follows res2; both are plain arguments here, and so are the
+temporal strides of the stem conv and the stem max-pool (1 in PySlowFast, 2 in
+MMAction2's I3D: ``i3d_r50_mmaction2``).
 
 Parameter names follow PySlowFast exactly (``s1.pathway0_stem.conv``,
 ``s2.pathway0_res0.branch2.a``, ``head.projection``), so its checkpoints load
@@ -34,7 +36,12 @@ from vidlab.models.registry import register_model
 
 
 class ResNetStem(nn.Module):
-    """conv (kT x 7 x 7, stride 1x2x2) -> norm -> act -> max-pool 1x3x3 stride 1x2x2."""
+    """conv (kT x 7 x 7, stride 1x2x2) -> norm -> act -> max-pool 1x3x3 stride 1x2x2.
+
+    ``stride`` and ``pool_stride`` change the conv's and the max-pool's strides
+    (MMAction2's I3D: ``(2, 2, 2)`` for both); the paddings stay ``k // 2`` for
+    the conv and ``(0, 1, 1)`` for the pool whatever the strides.
+    """
 
     def __init__(
         self,
@@ -45,13 +52,14 @@ class ResNetStem(nn.Module):
         pool: bool = True,
         norm: Norm = batch_norm3d,
         activation: Act = relu,
+        pool_stride: Sequence[int] = (1, 2, 2),
     ):
         super().__init__()
         padding = [k // 2 for k in kernel]
         self.conv = nn.Conv3d(in_channels, out_channels, triple(kernel), triple(stride), triple(padding), bias=False)
         self.bn = norm(out_channels)
         self.relu = activation()
-        self.pool_layer = nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)) if pool else nn.Identity()
+        self.pool_layer = nn.MaxPool3d((1, 3, 3), triple(pool_stride), (0, 1, 1)) if pool else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool_layer(self.relu(self.bn(self.conv(x))))
@@ -265,7 +273,12 @@ class ResNet3D(VideoClassifier, nn.Module):
         temporal_kernels: per stage, the temporal kernel of every block
             (see :func:`expand_temporal_kernels`).
         stem_kernel: stem conv kernel ``(kT, 7, 7)``.
+        stem_temporal_stride: temporal stride of the stem conv (1 in
+            PySlowFast; 2 in MMAction2's I3D, its ``conv1_stride_t``).
         stem_pool: the 1x3x3 max-pool after the stem conv (off for tiny inputs).
+        stem_pool_temporal_stride: temporal stride of that max-pool (1 in
+            PySlowFast; 2 in MMAction2's I3D, its ``pool1_stride_t``; not to be
+            confused with ``pool1_temporal``, PySlowFast's pool after res2).
         pool1_temporal: temporal stride of the max-pool after res2 (2 for
             C2D/I3D, 1 for Slow).
         width: channels after the stem (``WIDTH_PER_GROUP``); stage widths
@@ -288,7 +301,9 @@ class ResNet3D(VideoClassifier, nn.Module):
         stage_blocks: Sequence[int] = (3, 4, 6, 3),
         temporal_kernels: Sequence[Sequence[int]] | None = None,
         stem_kernel: Sequence[int] = (1, 7, 7),
+        stem_temporal_stride: int = 1,
         stem_pool: bool = True,
+        stem_pool_temporal_stride: int = 1,
         pool1_temporal: int = 1,
         width: int = 64,
         num_groups: int = 1,
@@ -318,7 +333,9 @@ class ResNet3D(VideoClassifier, nn.Module):
             raise ValueError("temporal_kernels must give one kernel per block of every stage")
         expansion = 4 if transform == "bottleneck" else 1
         self.num_stages = num_stages
-        self.s1 = VideoStem(ResNetStem(in_channels, width, stem_kernel, pool=stem_pool, norm=norm, activation=activation))
+        self.s1 = VideoStem(ResNetStem(in_channels, width, stem_kernel, (stem_temporal_stride, 2, 2), pool=stem_pool,
+                                       norm=norm, activation=activation,
+                                       pool_stride=(stem_pool_temporal_stride, 2, 2)))
         dim_in = width
         inner = num_groups * width if transform == "bottleneck" else width
         for i, (kernels, stride, dilation) in enumerate(zip(temporal_kernels, spatial_strides, spatial_dilations)):
@@ -466,6 +483,26 @@ def c2d_nopool_r50_8x8(num_classes: int = 400, **kw) -> ResNet3D:
 @register_model("i3d_r50", family="i3d", num_frames=8, sampling_rate=8, aliases=("i3d_r50_8x8",), **_K400_R50,
                 description="I3D ResNet-50 (PySlowFast I3D_8x8_R50)")
 def i3d_r50(num_classes: int = 400, **kw) -> ResNet3D:
+    return i3d_resnet(num_classes, **kw)
+
+
+# MMAction2's ResNet3d models normalise with ImageNet's statistics (its data_preprocessor: mean 123.675,
+# 116.28, 103.53 and std 58.395, 57.12, 57.375 on 0..255 RGB), here on [0, 1].
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@register_model("i3d_r50_mmaction2", family="i3d", num_frames=32, sampling_rate=2, crop_size=224, test_crop_size=256,
+                mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                description="I3D ResNet-50 as MMAction2's i3d_r50 (32x2x1 Kinetics config): i3d_r50 with temporal "
+                            "stride 2 in the stem conv and the stem max-pool")
+def i3d_r50_mmaction2(num_classes: int = 400, **kw) -> ResNet3D:
+    """MMAction2's I3D R50 (``configs/_base_/models/i3d_r50.py``): :func:`i3d_r50`'s layers and keys, with
+    ``conv1_stride_t=2`` (5x7x7 conv, stride 2x2x2, padding 2x3x3) and ``pool1_stride_t=2`` (1x3x3 max-pool,
+    stride 2x2x2, padding 0x1x1), then the 2x1x1 max-pool after res2 (``with_pool2``): T / 8 frames reach res5
+    (4 of 32), where :func:`i3d_r50` keeps T / 2."""
+    kw.setdefault("stem_temporal_stride", 2)
+    kw.setdefault("stem_pool_temporal_stride", 2)
     return i3d_resnet(num_classes, **kw)
 
 

@@ -6,7 +6,9 @@ of the channels and temporal kernels from the stem on. After the stem and
 after res2, res3 and res4 a lateral connection (``s{k}_fuse``: a ``kT x 1 x 1``
 conv with temporal stride ``alpha``, BN, ReLU) turns Fast features into
 ``fusion_conv_channel_ratio`` times their channels at the Slow frame rate and
-concatenates them to the Slow features.
+concatenates them to the Slow features. With ``lateral_norm=False`` the lateral
+is the bare conv (no BN, no ReLU), as in MMAction2's default SlowFast
+(``slowfast_r50_4x16_mmaction2``, ``slowfast_r50_8x8_mmaction2``).
 
 Parameter names are PySlowFast's (``s1.pathway0_stem.conv``,
 ``s1_fuse.conv_f2s``, ``s2.pathway1_res0.branch2.a``,
@@ -35,6 +37,8 @@ from vidlab.models.contract import VideoClassifier
 from vidlab.models.layers import Act, Norm, batch_norm3d, check_stage_options, per_stage, relu
 from vidlab.models.registry import register_model
 from vidlab.models.resnet3d import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
     R50_BLOCKS,
     R101_BLOCKS,
     ResNetStem,
@@ -58,7 +62,11 @@ def pack_pathways(frames: torch.Tensor, alpha: int) -> list[torch.Tensor]:
 
 
 class FuseFastToSlow(nn.Module):
-    """Lateral connection: ``cat([slow, relu(bn(conv_f2s(fast)))])``; fast passes through."""
+    """Lateral connection: ``cat([slow, relu(bn(conv_f2s(fast)))])``; fast passes through.
+
+    ``lateral_norm=False``: ``cat([slow, conv_f2s(fast)])``, no BN (so no ``bn.*``
+    keys) and no ReLU (MMAction2's ``ResNet3dPathway(lateral_norm=False)``).
+    """
 
     def __init__(
         self,
@@ -68,13 +76,14 @@ class FuseFastToSlow(nn.Module):
         alpha: int,
         norm: Norm = batch_norm3d,
         activation: Act = relu,
+        lateral_norm: bool = True,
     ):
         super().__init__()
         dim_out = dim_in * fusion_conv_channel_ratio
         self.conv_f2s = nn.Conv3d(dim_in, dim_out, (fusion_kernel, 1, 1), (alpha, 1, 1), (fusion_kernel // 2, 0, 0),
                                   bias=False)
-        self.bn = norm(dim_out)
-        self.relu = activation()
+        self.bn = norm(dim_out) if lateral_norm else nn.Identity()
+        self.relu = activation() if lateral_norm else nn.Identity()
 
     def forward(self, x: list[torch.Tensor]) -> list[torch.Tensor]:
         slow, fast = x
@@ -187,6 +196,9 @@ class SlowFast(VideoClassifier, nn.Module):
             (``SLOWFAST.FUSION_CONV_CHANNEL_RATIO``).
         fusion_kernel_sz: temporal kernel of the fusion convs
             (``SLOWFAST.FUSION_KERNEL_SZ``; 7 in SLOWFAST_8x8_R50, 5 elsewhere).
+        lateral_norm: BN + ReLU after each fusion conv (PySlowFast, always);
+            ``False``: bare fusion convs, MMAction2's default
+            ``lateral_norm=False`` (no ``s{k}_fuse.bn`` keys).
         width: Slow channels after the stem (``WIDTH_PER_GROUP``).
         nonlocal_location: per stage, per pathway, the blocks followed by a
             non-local block, exactly PySlowFast's ``NONLOCAL.LOCATION``
@@ -212,6 +224,7 @@ class SlowFast(VideoClassifier, nn.Module):
         beta_inv: int = 8,
         fusion_conv_channel_ratio: int = 2,
         fusion_kernel_sz: int = 5,
+        lateral_norm: bool = True,
         width: int = 64,
         num_groups: int = 1,
         spatial_strides: Sequence[int] = (1, 2, 2, 2),
@@ -249,7 +262,8 @@ class SlowFast(VideoClassifier, nn.Module):
         dim_inner = num_groups * width
         options = {"num_groups": num_groups, "stride_1x1": stride_1x1, "norm": norm, "activation": activation}
         fuse = partial(FuseFastToSlow, fusion_conv_channel_ratio=fusion_conv_channel_ratio,
-                       fusion_kernel=fusion_kernel_sz, alpha=alpha, norm=norm, activation=activation)
+                       fusion_kernel=fusion_kernel_sz, alpha=alpha, norm=norm, activation=activation,
+                       lateral_norm=lateral_norm)
 
         self.s1 = MultiPathwayStem([
             ResNetStem(in_channels, width, slow_stem_kernel, norm=norm, activation=activation),
@@ -356,6 +370,29 @@ def slowfast_r50_4x16(num_classes: int = 400, **kw) -> SlowFast:
                 description="SlowFast ResNet-50 8x8 (PySlowFast SLOWFAST_8x8_R50): Slow 8 frames, Fast 32, alpha 4")
 def slowfast_r50_8x8(num_classes: int = 400, **kw) -> SlowFast:
     return slowfast_resnet(num_classes, **{"alpha": 4, "fusion_kernel_sz": 7, **kw})
+
+
+# MMAction2's default SlowFast (ResNet3dSlowFast, slow_pathway lateral_norm=False): bare lateral convs, ImageNet
+# normalisation; its zoo slowfast_r50_8xb8-{4x16,8x8}x1-256e_kinetics400-rgb (32 frames x 2 both).
+_MMA_SPEC = {**_SPEC, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+
+
+@register_model("slowfast_r50_4x16_mmaction2", **_MMA_SPEC,
+                description="SlowFast ResNet-50 4x16 as MMAction2's default (lateral_norm=False: bare lateral convs, "
+                            "no BN/ReLU): Slow 4 frames, Fast 32, alpha 8, fusion kernel 5")
+def slowfast_r50_4x16_mmaction2(num_classes: int = 400, **kw) -> SlowFast:
+    """MMAction2's ``slowfast_r50_8xb8-4x16x1-256e`` (``resample_rate=8, speed_ratio=8, channel_ratio=8``,
+    ``fusion_kernel=5``): :func:`slowfast_r50_4x16` with bare laterals."""
+    return slowfast_resnet(num_classes, **{"alpha": 8, "fusion_kernel_sz": 5, "lateral_norm": False, **kw})
+
+
+@register_model("slowfast_r50_8x8_mmaction2", **_MMA_SPEC,
+                description="SlowFast ResNet-50 8x8 as MMAction2's default (lateral_norm=False: bare lateral convs, "
+                            "no BN/ReLU): Slow 8 frames, Fast 32, alpha 4, fusion kernel 7")
+def slowfast_r50_8x8_mmaction2(num_classes: int = 400, **kw) -> SlowFast:
+    """MMAction2's ``slowfast_r50_8xb8-8x8x1-256e`` (``resample_rate=4, speed_ratio=4, channel_ratio=8``,
+    ``fusion_kernel=7``): :func:`slowfast_r50_8x8` with bare laterals."""
+    return slowfast_resnet(num_classes, **{"alpha": 4, "fusion_kernel_sz": 7, "lateral_norm": False, **kw})
 
 
 @register_model("slowfast_r101_8x8", **_SPEC, aliases=("slowfast_r101", "slowfast_r101_8x8_101_101"),
