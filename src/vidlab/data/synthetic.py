@@ -167,7 +167,7 @@ def generate_clip(
     ``generate_clip(c, s)[::-1]`` exactly.
     """
     _check_label(label)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     size, num_frames = int(size), int(num_frames)
     if size < 16:
         raise ValueError(f"size must be >= 16, got {size}")
@@ -193,7 +193,7 @@ def _check_label(label: int) -> None:
         raise ValueError(f"class index must be in [0, {NUM_CLASSES}), got {label}")
 
 
-def _check_seed(seed: int) -> int:
+def check_seed(seed: int) -> int:
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     return int(seed)
@@ -432,7 +432,7 @@ def _flow(affines: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 # dataset writer
 
 
-def _clip_seed(seed: int, split: str, index: int) -> int:
+def clip_seed_for(seed: int, split: str, index: int) -> int:
     """Seed of clip ``index`` of ``split``: independent streams per split."""
     state = np.random.SeedSequence(
         [seed, 0x5EED, _SPLITS.index(split), index]
@@ -512,7 +512,7 @@ def write_synthetic_dataset(
     ``meta``, ``motion`` or None), ``counts`` per split, ``num_clips`` and
     ``seconds``.
     """
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     counts = {
         "train": int(train_per_class),
         "val": int(val_per_class),
@@ -530,7 +530,7 @@ def write_synthetic_dataset(
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
 
-    seeds = {s: [_clip_seed(seed, s, i) for i in range(n)] for s, n in counts.items()}
+    seeds = {s: [clip_seed_for(seed, s, i) for i in range(n)] for s, n in counts.items()}
     flat = [x for s in _SPLITS for x in seeds[s]]
     if len(set(flat)) != len(flat):  # 63-bit hashes: never expected to trigger
         raise RuntimeError("clip seed collision; choose another seed")

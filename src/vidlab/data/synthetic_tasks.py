@@ -29,7 +29,7 @@ without the component on it.
     ``in_step``: both move with the same velocity; ``opposed``: the second moves
     with the opposite velocity. Each object alone is identically distributed in both
     classes (a uniformly random direction and its reverse are the same
-    distribution), so only the relation between two places 50+ pixels apart tells
+    distribution), so only the relation between two places 36+ pixels apart tells
     the class. A convolutional net whose receptive field is smaller than the gap
     between the objects and that pools its features globally before a linear
     classifier sums two per-object terms: the even part of any linear read-out is
@@ -167,7 +167,7 @@ def render_task_clip(task: str, label: int, seed: int, *, size: int | None = Non
     label = int(label)
     if not 0 <= label < len(spec["classes"]):
         raise ValueError(f"class index must be in [0, {len(spec['classes'])}) for task {task!r}, got {label}")
-    seed = _syn._check_seed(seed)
+    seed = _syn.check_seed(seed)
     size = int(size or spec["size"])
     num_frames = int(num_frames or spec["num_frames"])
     render = _render_blink if task == "blink" else _render_relation
@@ -199,7 +199,7 @@ def write_task_dataset(out_dir: str | os.PathLike, task: str, *, train_per_class
     size = int(size or spec["size"])
     num_frames = int(num_frames or spec["num_frames"])
     fps = float(fps or spec["fps"])
-    seed = _syn._check_seed(seed)
+    seed = _syn.check_seed(seed)
     counts = {"train": int(train_per_class), "val": int(val_per_class), "test": int(test_per_class)}
     if any(n < 0 for n in counts.values()):
         raise ValueError(f"clip counts must be >= 0, got {counts}")
@@ -208,7 +208,7 @@ def write_task_dataset(out_dir: str | os.PathLike, task: str, *, train_per_class
     start = time.perf_counter()
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
-    seeds = {s: [_syn._clip_seed(seed, s, i) for i in range(n)] for s, n in counts.items()}
+    seeds = {s: [_syn.clip_seed_for(seed, s, i) for i in range(n)] for s, n in counts.items()}
     rows = {s: [] for s in _SPLITS}
     jobs = []
     for split in _SPLITS:
