@@ -36,6 +36,9 @@ def test_the_table_covers_the_sources():
     assert all(e.verified for e in by_source["torchvision"])
     assert {e.name for e in by_source["pytorchvideo"]} >= {"slow_r50_8x8.ssv2", "slowfast_r50_8x8.ssv2",
                                                            "slow_r50_8x8.charades", "slowfast_r50_8x8.charades"}
+    assert {e.arch for e in by_source["mmaction2"]} >= {"slow_r50_4x16", "slow_r50_8x8", "slowfast_r50_8x8",
+                                                         "slowfast_r50_4x16_mmaction2", "slowfast_r50_8x8_mmaction2",
+                                                         "i3d_r50_mmaction2", "x3d_s", "x3d_m"}
 
 
 def test_no_two_entries_share_a_cache_or_mirror_name():
@@ -230,3 +233,90 @@ def test_label_sets_equal_the_shared_copies(real_dir):
 def test_a_pipeline_entry_is_not_a_classifier_checkpoint(hub_home):
     with pytest.raises(hub.HubError, match="pipeline file"):
         hub.load_checkpoint_path("raft_large", "DEFAULT")
+
+
+# ----------------------------------------------------------------------------------------- MMAction2
+# An MMAction2 URL: recognition/<family>/[<config folder>/]<file stem>_<date>-<sha256 prefix>.pth
+MMA_URL = re.compile(r"https://download\.openmmlab\.com/mmaction/v1\.0/recognition/(?P<family>[a-z0-9]+)/"
+                     r"(?:[\w.-]+/)?[\w.-]+_(?P<date>\d{8})-(?P<prefix>[0-9a-f]{8})\.pth")
+MMA_BARE_4X16 = "slowfast_r50_4x16_bare"  # the zoo's default 4x16: fusion kernel 5, lateral_norm=False
+
+
+def _mma_keys(name):
+    """MMAction2 recognizer keys and shapes (tests/mmaction_ref.py), plus the bare-lateral 4x16 (its BN-lateral
+    reference without the lateral BNs, as tests/convert/test_mmaction2.py builds it)."""
+    from mmaction_ref import mmaction2_keys
+
+    if name == MMA_BARE_4X16:
+        return [(k, s) for k, s in mmaction2_keys("slowfast_r50_4x16_lateral_norm") if "_lateral.bn." not in k]
+    return mmaction2_keys(name)
+
+
+# The config each MMAction2 CNN entry names -> the recognizer whose state_dict keys it has (mmaction_ref's names:
+# one network per row; SlowOnly's 4x16 and 8x8, scratch or ImageNet-initialised, share one, X3D-S and -M too).
+MMA_CONFIG_KEYS = {
+    "slowonly/slowonly_r50_8xb16-4x16x1-256e_kinetics400-rgb": "slowonly_r50",
+    "slowonly/slowonly_r50_8xb16-8x8x1-256e_kinetics400-rgb": "slowonly_r50",
+    "slowonly/slowonly_imagenet-pretrained-r50_8xb16-4x16x1-steplr-150e_kinetics400-rgb": "slowonly_r50",
+    "slowonly/slowonly_imagenet-pretrained-r50_8xb16-8x8x1-steplr-150e_kinetics400-rgb": "slowonly_r50",
+    "slowfast/slowfast_r50_8xb8-8x8x1-steplr-256e_kinetics400-rgb": "slowfast_r50_8x8_lateral_norm",
+    "slowfast/slowfast_r50_8xb8-8x8x1-256e_kinetics400-rgb": "slowfast_r50_8x8",  # lateral_norm=False
+    "slowfast/slowfast_r50_8xb8-4x16x1-256e_kinetics400-rgb": MMA_BARE_4X16,
+    "i3d/i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb": "i3d_r50",
+    "x3d/x3d_s_13x6x1_facebook-kinetics400-rgb": "x3d_s",
+    "x3d/x3d_m_16x5x1_facebook-kinetics400-rgb": "x3d_s",  # the same X3D backbone (gamma_d 2.2), other input
+}
+MMACTION2 = [e for e in ENTRIES if e.source == "mmaction2"]
+MMA_CNN = [e for e in MMACTION2 if not e.arch.startswith("videomae")]  # VideoMAE: tests/models/test_videomae.py
+
+
+def _mma_config(entry):
+    m = re.search(r"configs/recognition/(\w+/[\w.-]+)\.py", entry.notes)
+    assert m, f"{entry.name}: its notes name its MMAction2 config"
+    return m.group(1)
+
+
+@pytest.mark.parametrize("entry", MMACTION2, ids=_ids(MMACTION2))
+def test_mmaction2_entries_have_the_zoo_url_form_and_its_normalisation(entry):
+    from vidlab.convert.mmaction2 import PREPROCESSING
+
+    m = MMA_URL.fullmatch(entry.urls[0])
+    assert m and m.group("prefix") == entry.sha256_prefix, entry.urls[0]
+    assert entry.labels == "kinetics400" and entry.converter == "mmaction2"
+    assert re.fullmatch(r"\d+ x \d+", entry.accuracy["views"])  # clips x crops, as MMAction2 writes them
+    # what `hub info` shows as the input is what the converted checkpoint records (MMAction2's data_preprocessor)
+    pre = entry.resolved_preprocessing()
+    norm = PREPROCESSING[entry.arch]
+    assert pre["mean"] == pytest.approx(list(norm["mean"])) and pre["std"] == pytest.approx(list(norm["std"]))
+    if not entry.arch.startswith("videomae"):  # a CNN (MMA_CNN): the file lies in its config's folder (X3D's ports: in facebook/, named after the config)
+        family, config = _mma_config(entry).split("/")
+        assert m.group("family") == family and config in entry.urls[0]
+        assert entry.verified and entry.accuracy_source.startswith(f"open-mmlab/mmaction2 configs/recognition/{family}/")
+
+
+@pytest.mark.parametrize("entry", MMA_CNN, ids=_ids(MMA_CNN))
+def test_mmaction2_entries_convert_from_their_configs_keys(entry):
+    """The recognizer the entry's config builds (its state_dict keys and shapes) converts onto the entry's
+    architecture key for key, shape for shape; bare-lateral SlowFast configs point at the `_mmaction2` archs,
+    and the BN-lateral arch refuses them naming the entry's."""
+    from mmaction_ref import NUM_CLASSES
+    from vidlab.convert import ConversionError
+    from vidlab.convert.mmaction2 import BARE_LATERAL_ARCHS
+
+    config = _mma_config(entry)
+    assert config in MMA_CONFIG_KEYS, f"{entry.name}: add its config's recognizer to MMA_CONFIG_KEYS"
+    keys = _mma_keys(MMA_CONFIG_KEYS[config])
+    state = {k: torch.empty(s, device="meta") for k, s in keys}
+    mapped = map_state("mmaction2", entry.arch, dict(state))
+    with torch.device("meta"):
+        mine = models.build(entry.arch, num_classes=NUM_CLASSES).state_dict()
+    assert {k: tuple(v.shape) for k, v in mapped.items()} == {k: tuple(v.shape) for k, v in mine.items()}
+    laterals = [k for k, _ in keys if "_lateral." in k]
+    bare = bool(laterals) and not any("_lateral.bn." in k for k in laterals)
+    assert (entry.arch in BARE_LATERAL_ARCHS.values()) == bare
+    assert ("lateral_norm=False" in entry.notes) == bare and ("lateral_norm=True" in entry.notes) == (
+        bool(laterals) and not bare)
+    if bare:
+        plain = next(a for a, b in BARE_LATERAL_ARCHS.items() if b == entry.arch)
+        with pytest.raises(ConversionError, match=f"--arch {entry.arch}"):
+            map_state("mmaction2", plain, dict(state))

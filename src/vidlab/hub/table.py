@@ -28,6 +28,11 @@ Where the figures come from:
   (``configs/{SSv2,Charades}/pytorchvideo/*.yaml``) and its ``slowfast/datasets/ptv_datasets.py``.
   Charades is multi-label: its ``accuracy`` is ``{"mAP": ..}``, not top-1/top-5.
 - PySlowFast: facebookresearch/SlowFast ``MODEL_ZOO.md``, read at commit 02a85e9 (URLs and accuracy).
+- MMAction2: the Kinetics-400 tables of open-mmlab/mmaction2 ``configs/recognition/<family>/README.md``
+  (URLs, top-1/top-5, testing protocol); the CNNs' (SlowOnly, SlowFast, I3D, X3D) read at commit 4d6c934
+  (branch main, MMAction2 1.2.0), their test pipelines (clips, resize, crops, ``target_fps``) and
+  normalisation from the configs the tables link; the file names' 8 hex digits after the date are
+  OpenMMLab's sha256 prefix. MMAction2 publishes no Kinetics C3D (its C3D is UCF-101's, 101 classes).
 - Label sets: ``kinetics400.txt`` is torchvision's Kinetics-400 category list, identical line for
   line to MMAction2's ``label_map_k400.txt`` and PySlowFast's ``kinetics_400_labels.csv``;
   ``coco.txt`` is torchvision's 91 COCO categories (index 0 ``__background__``, ``N/A`` gaps);
@@ -378,6 +383,119 @@ _MMACTION2 = [
          "860a3cd3", 81.3, 95.0, _MMA_VIDEOMAE_DOC.format(orig="81.5 / 95.1"), _VIDEOMAE_LICENCE),
     _mma("videomae_vit_l_16x4", "videomae/vit-large-p16_videomae-k400-pre_16x4x1_kinetics-400_20221013-229dbb03.pth",
          "229dbb03", 85.3, 96.7, _MMA_VIDEOMAE_DOC.format(orig="85.2 / 96.8"), _VIDEOMAE_LICENCE),
+]
+
+# MMAction2's own Kinetics-400 CNNs (and its X3D ports of PySlowFast's files), for the architectures its converter
+# reads (vidlab.convert.mmaction2). Every config tests 10 clips x 3 crops (SampleFrames num_clips=10, Resize to the
+# short side, ThreeCrop of that size) and averages the softmax scores (average_clips='prob'); the ResNets sample
+# frames at the video's own rate (no target_fps), X3D at 30 fps (target_fps=30). Normalisation: the configs'
+# data_preprocessor (vidlab.convert.mmaction2.PREPROCESSING, which the converted checkpoint records).
+_MMA_COMMIT = "4d6c934"
+_MMA_CNN_DOC = ("open-mmlab/mmaction2 configs/recognition/{family}/README.md (read at commit " + _MMA_COMMIT +
+                "), Kinetics-400 table: {row}; {views}")
+_MMA_CNN_VIEWS = "top-1/top-5, 10 clips x 3 crops ('testing protocol' column), softmax scores averaged"
+_MMA_LICENCE = "Apache-2.0 (MMAction2 model zoo); trained on Kinetics-400 (annotations CC BY 4.0)"
+_MMA_X3D_LICENCE = ("Apache-2.0 (MMAction2 model zoo; ported from PySlowFast's release, Apache-2.0); trained on "
+                    "Kinetics-400 (annotations CC BY 4.0)")
+_MMA_IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}  # 123.675.. / 58.395.. on 0-255
+_MMA_X3D_NORM = {"mean": [0.45, 0.45, 0.45], "std": [0.225, 0.225, 0.225]}  # 114.75 / 57.38 on 0-255
+
+
+def _mma_cnn(arch: str, family: str, path: str, top1: float, top5: float | None, row: str, *, tag: str,
+             licence: str = _MMA_LICENCE, short_side: int = 256, norm: dict[str, list[float]] = _MMA_IMAGENET,
+             fps: float | None = None, extra: dict[str, Any] | None = None, views: str = _MMA_CNN_VIEWS,
+             note: str = "") -> HubEntry:
+    """An MMAction2 CNN: ``path`` is the published URL below ``recognition/`` (``<family>/<config>/<file>``), its
+    config is ``configs/recognition/<family>/<config>.py`` (X3D: the file's stem before the date)."""
+    file = url_basename(path)
+    stem, date_hash = file[:-4].rsplit("_", 1)
+    prefix = date_hash.split("-", 1)[1]
+    folder = path.split("/")[1]
+    config = stem if folder == "facebook" else folder
+    accuracy: dict[str, Any] = {"top1": top1, "views": "10 x 3"}
+    if top5 is not None:
+        accuracy["top5"] = top5
+    accuracy.update(extra or {})
+    pre: dict[str, Any] = {**norm, "resize_short_side": short_side, "test_crop_size": short_side}
+    if fps is not None:
+        pre["fps"] = fps
+    return HubEntry(
+        name=f"{arch}.{tag}", arch=arch, tag=tag, dataset="Kinetics-400", source="mmaction2", urls=(f"{_MMA}/{path}",),
+        file_format="pth", converter="mmaction2", sha256_prefix=prefix, labels="kinetics400", num_classes=400,
+        preprocessing=pre, accuracy=accuracy,
+        accuracy_source=_MMA_CNN_DOC.format(family=family, row=row, views=views), licence=licence, verified=True,
+        notes=(f"config configs/recognition/{family}/{config}.py; URL and accuracy as that README's Kinetics-400 "
+               f"table lists them (commit {_MMA_COMMIT}), the same URL in its metafile.yml{note}; test pipeline: "
+               f"Resize to short side {short_side}, ThreeCrop {short_side}, 10 clips"
+               f"{', target_fps 30' if fps else ', frames at the video rate'}; not downloaded here: the file name's "
+               "hex digits are OpenMMLab's sha256 prefix (mmengine publish_model)"))
+
+
+_SLOWONLY_METAFILE = ", whose figures differ: {0} / {1} (README's used)"
+_MMACTION2 += [
+    # SlowOnly R50 (ResNet3dSlowOnly): trained from scratch (Linear+Cosine, 256 epochs) ...
+    _mma_cnn("slow_r50_4x16", "slowonly",
+             "slowonly/slowonly_r50_8xb16-4x16x1-256e_kinetics400-rgb/"
+             "slowonly_r50_4x16x1_256e_8xb16_kinetics400-rgb_20220901-f6a40d08.pth",
+             72.97, 90.88, "4x16x1, ResNet50, pretrain None", tag="kinetics400_mmaction2",
+             note=_SLOWONLY_METAFILE.format("72.68", "90.68")),
+    _mma_cnn("slow_r50_8x8", "slowonly",
+             "slowonly/slowonly_r50_8xb16-8x8x1-256e_kinetics400-rgb/"
+             "slowonly_r50_8xb16-8x8x1-256e_kinetics400-rgb_20220901-2132fc87.pth",
+             75.15, 92.11, "8x8x1, ResNet50, pretrain None", tag="kinetics400_mmaction2",
+             note=_SLOWONLY_METAFILE.format("74.82", "91.80")),
+    # ... and from torchvision's ImageNet-1k ResNet-50 (resnet50-11ad3fa6.pth, inflated; Linear+MultiStep, 150 epochs)
+    _mma_cnn("slow_r50_4x16", "slowonly",
+             "slowonly/slowonly_imagenet-pretrained-r50_8xb16-4x16x1-steplr-150e_kinetics400-rgb/"
+             "slowonly_imagenet-pretrained-r50_8xb16-4x16x1-steplr-150e_kinetics400-rgb_20220901-e7b65fad.pth",
+             75.12, 91.72, "4x16x1, ResNet50, pretrain ImageNet", tag="kinetics400_mmaction2_in1k",
+             note=_SLOWONLY_METAFILE.format("74.83", "91.60") + "; initialised from torchvision's ImageNet-1k ResNet-50"),
+    _mma_cnn("slow_r50_8x8", "slowonly",
+             "slowonly/slowonly_imagenet-pretrained-r50_8xb16-8x8x1-steplr-150e_kinetics400-rgb/"
+             "slowonly_imagenet-pretrained-r50_8xb16-8x8x1-steplr-150e_kinetics400-rgb_20220901-df42dc84.pth",
+             76.45, 92.55, "8x8x1, ResNet50, pretrain ImageNet", tag="kinetics400_mmaction2_in1k",
+             note=_SLOWONLY_METAFILE.format("75.96", "92.40") + "; initialised from torchvision's ImageNet-1k ResNet-50; "
+                  "README and metafile give the non-local 8x8 file the same -df42dc84 (one of the two may be a copy "
+                  "slip: the download's prefix check tells)"),
+    # SlowFast R50 with BN + ReLU laterals (lateral_norm=True: the steplr config) -> PySlowFast's layout
+    _mma_cnn("slowfast_r50_8x8", "slowfast",
+             "slowfast/slowfast_r50_8xb8-8x8x1-steplr-256e_kinetics400-rgb/"
+             "slowfast_r50_8xb8-8x8x1-steplr-256e_kinetics400-rgb_20220818-b62a501f.pth",
+             76.65, 92.86, "8x8x1, Linear+MultiStep, ResNet50", tag="kinetics400_mmaction2",
+             note="; lateral_norm=True (BN + ReLU laterals, PySlowFast's FuseFastToSlow), fusion kernel 7"),
+    # MMAction2's default SlowFast R50: bare lateral convs (lateral_norm=False) -> the `_mmaction2` architectures
+    _mma_cnn("slowfast_r50_4x16_mmaction2", "slowfast",
+             "slowfast/slowfast_r50_8xb8-4x16x1-256e_kinetics400-rgb/"
+             "slowfast_r50_8xb8-4x16x1-256e_kinetics400-rgb_20220901-701b0f6f.pth",
+             75.55, 92.35, "4x16x1, Linear+Cosine, ResNet50", tag="kinetics400",
+             note="; lateral_norm=False (bare lateral convs), fusion kernel 5"),
+    _mma_cnn("slowfast_r50_8x8_mmaction2", "slowfast",
+             "slowfast/slowfast_r50_8xb8-8x8x1-256e_kinetics400-rgb/"
+             "slowfast_r50_8xb8-8x8x1-256e_kinetics400-rgb_20220818-1cb6dfc8.pth",
+             76.80, 92.99, "8x8x1, Linear+Cosine, ResNet50", tag="kinetics400",
+             note="; lateral_norm=False (bare lateral convs), fusion kernel 7"),
+    # I3D R50 (ResNet3d, temporal stride 2 in the stem conv and pool), from ImageNet
+    _mma_cnn("i3d_r50_mmaction2", "i3d",
+             "i3d/i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb/"
+             "i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb_20220812-e213c223.pth",
+             73.47, 91.27, "32x2x1, ResNet50, pretrain ImageNet", tag="kinetics400",
+             note="; conv1_stride_t=2, pool1_stride_t=2 (configs/_base_/models/i3d_r50.py); initialised from "
+                  "torchvision's ImageNet-1k ResNet-50"),
+    # X3D: PySlowFast's x3d_s / x3d_m.pyth converted by MMAction2 and tested on its data; the table gives top-1 only
+    _mma_cnn("x3d_s", "x3d", "x3d/facebook/x3d_s_13x6x1_facebook-kinetics400-rgb_20201027-623825a0.pth",
+             73.3, None, "13x6x1, 160x160, X3D_S", tag="kinetics400_mmaction2", licence=_MMA_X3D_LICENCE,
+             short_side=182, norm=_MMA_X3D_NORM, fps=30, extra={"top1_10_view": 73.2},
+             views="'top1 30-view' (the config's 10 clips x 3 crops; 'top1 10-view' 73.2; 'reference' 30-view, "
+                   "PySlowFast's file on the same data, 73.5), no top-5 published",
+             note=" (Top 1 Accuracy 73.3, 'Converted From' https://dl.fbaipublicfiles.com/pyslowfast/x3d_models/"
+                  "x3d_s.pyth)"),
+    _mma_cnn("x3d_m", "x3d", "x3d/facebook/x3d_m_16x5x1_facebook-kinetics400-rgb_20201027-3f42382a.pth",
+             76.4, None, "16x5x1, 224x224, X3D_M", tag="kinetics400_mmaction2", licence=_MMA_X3D_LICENCE,
+             norm=_MMA_X3D_NORM, fps=30, extra={"top1_10_view": 75.2},
+             views="'top1 30-view' (the config's 10 clips x 3 crops; 'top1 10-view' 75.2; 'reference' 30-view, "
+                   "PySlowFast's file on the same data, 76.2), no top-5 published",
+             note=" (Top 1 Accuracy 76.4, 'Converted From' https://dl.fbaipublicfiles.com/pyslowfast/x3d_models/"
+                  "x3d_m.pyth)"),
 ]
 
 # ----------------------------------------------------------------------------------------- Hugging Face
