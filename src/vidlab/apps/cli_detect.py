@@ -112,6 +112,10 @@ def _register_detect(app: typer.Typer) -> None:
         test: int = typer.Option(40, "--test", min=1, help="Test videos."),
         size: int = typer.Option(96, "--size", min=32, help="Frame size (square)."),
         seed: int = typer.Option(0, "--seed"),
+        task: str = typer.Option("actions", "--task",
+                                 help="actions: 2-4 actors, ten motion classes, 6 s videos. history: the long-term "
+                                      "feature bank task (one actor, 10 s videos: lit_red/lit_blue at second 902, "
+                                      "was_red/was_blue later; train with --num-frames 8 --sampling-rate 1)."),
         as_json: bool = typer.Option(False, "--json"),
         quiet: bool = typer.Option(False, "--quiet"),
     ):
@@ -119,8 +123,12 @@ def _register_detect(app: typer.Typer) -> None:
         from vidlab.apps.output import print_json
         from vidlab.data.synthetic_detection import write_synthetic_detection
 
+        if task not in ("actions", "history"):
+            raise typer.BadParameter(f"unknown task {task!r}; choose actions or history", param_hint="'--task'")
+        history = task == "history"  # one actor, 10 s at 8 fps (the defaults: 2-4 actors, 6 s)
         res = write_synthetic_detection(out, train_videos=train, val_videos=val, test_videos=test, size=size,
-                                        seed=seed, progress=not quiet)
+                                        seed=seed, task=task, actors=(1, 1) if history else (2, 4),
+                                        seconds=10 if history else 6, fps=8, progress=not quiet)
         if as_json:
             print_json(res)
         else:
@@ -136,6 +144,13 @@ def _register_detect(app: typer.Typer) -> None:
         batch_size: int = typer.Option(8, "--batch-size", min=1),
         lr: float = typer.Option(0.1, "--lr"),
         proposals: bool = typer.Option(False, "--proposals", help="Also train on predicted boxes (score >= 0.9)."),
+        num_frames: int | None = typer.Option(None, "--num-frames", min=1,
+                                              help="Frames per clip (default: the architecture's)."),
+        sampling_rate: int | None = typer.Option(None, "--sampling-rate", min=1,
+                                                 help="Frame stride of the clip (default: the architecture's)."),
+        split: str = typer.Option("train", "--split",
+                                  help="Split to train on (a feature-bank detector: one that stage 2 does not "
+                                       "train on, e.g. val)."),
         seed: int = typer.Option(0, "--seed"),
         as_json: bool = typer.Option(False, "--json"),
         quiet: bool = typer.Option(False, "--quiet"),
@@ -145,7 +160,8 @@ def _register_detect(app: typer.Typer) -> None:
         from vidlab.detect.train import evaluate_detector, train_detector
 
         res = train_detector(data, out, arch=arch, epochs=epochs, minutes=minutes, batch_size=batch_size, lr=lr,
-                             proposals=proposals, seed=seed, progress=not quiet, log=log)
+                             proposals=proposals, num_frames=num_frames, sampling_rate=sampling_rate, split=split,
+                             seed=seed, progress=not quiet, log=log)
         ev = evaluate_detector(res["checkpoint"], data, out, progress=not quiet)
         res.update({"mAP": ev["mAP"], "per_class": ev["per_class"], "detections": ev["detections"]})
         if as_json:

@@ -31,6 +31,19 @@ Action ids are ``class index + 1`` with the class names of
 reversals (an actor of class ``2k + 1`` is the reversed rendering of class
 ``2k`` with the same parameters), so a detector that ignores frame order cannot
 separate them.
+
+The *history* variant (``task="history"``, :data:`HISTORY_CLASSES`) is built so
+that only a long-term feature bank can label most keyframes: one actor per
+video performs one of the ten motions, and for :data:`MARK_FRAMES` frames
+around the first keyframe (second 902) it lights up in a solid red or blue
+(the colour is drawn independently of motion, texture and position). At 902
+its label is what it does then, ``lit_red`` / ``lit_blue``; at every later
+keyframe it is what it did then, ``was_red`` / ``was_blue``, which nothing in
+the later clips reveals. A detector whose clip spans less than one second (8
+frames at stride 1 at 8 fps: frames ``c - 4 .. c + 3`` around keyframe frame
+``c``) sees the mark only at 902: it can learn the visible ``lit_*`` classes
+there, and for ``was_*`` it can only guess, while a bank row stored at 902
+still holds the colour.
 """
 
 from __future__ import annotations
@@ -44,11 +57,23 @@ import numpy as np
 
 from vidlab.data import synthetic as _syn
 
-__all__ = ["AVA_START_SECOND", "render_video", "write_label_map", "write_synthetic_detection"]
+__all__ = ["AVA_START_SECOND", "HISTORY_CLASSES", "MARK_FRAMES", "mark_frames", "render_video", "write_label_map",
+           "write_synthetic_detection"]
 
 #: the AVA movies are cut to seconds 900..1800; keyframes start 2 s later
 AVA_START_SECOND = 900
 _SPLITS = ("train", "val", "test")
+#: the history task's classes: lighting up now (keyframe 902), having lit up (903 and later)
+HISTORY_CLASSES = ("lit_red", "lit_blue", "was_red", "was_blue")
+_MARK_RGB = np.array([[230.0, 30.0, 30.0], [30.0, 70.0, 230.0]], np.float32)
+#: frames of the mark: ``c - MARK_FRAMES // 2 .. c + MARK_FRAMES // 2 - 1`` around frame ``c`` of second 902
+MARK_FRAMES = 4
+
+
+def mark_frames(fps: int) -> range:
+    """The frame indices where the history task's actor shows its colour (around second 902)."""
+    c = 2 * int(fps)
+    return range(c - MARK_FRAMES // 2, c + MARK_FRAMES // 2)
 
 
 def _actor(seed: int, label: int, cell: int, num_frames: int, background_mean: np.ndarray):
@@ -76,7 +101,8 @@ def _tight_boxes(alpha: np.ndarray) -> np.ndarray:
 
 
 def render_video(seed: int, *, size: int = 96, grid: int = 2, num_frames: int = 48,
-                 actors: tuple[int, int] = (2, 4), classes: tuple[int, ...] | None = None):
+                 actors: tuple[int, int] = (2, 4), classes: tuple[int, ...] | None = None,
+                 history_fps: int | None = None):
     """Render one multi-actor video.
 
     Returns ``(frames, tracks)``: ``frames`` ``(T, size, size, 3)`` uint8 RGB;
@@ -84,7 +110,10 @@ def render_video(seed: int, *, size: int = 96, grid: int = 2, num_frames: int = 
     with ``boxes`` ``(T, 4)`` pixel ``x1, y1, x2, y2``. Deterministic in the
     arguments. ``actors = (lo, hi)``: between lo and hi actors (inclusive, at
     most ``grid**2``); ``classes``: the class indices actors draw from
-    (default all ten).
+    (default all ten). ``history_fps``: render the history task at that frame
+    rate instead (the module docstring): each actor's motion is drawn from
+    ``classes``, its label is its mark colour (0 red, 1 blue; the keyframe's
+    class is ``label`` at 902 and ``label + 2`` later).
     """
     if grid < 1 or size // grid < 16:
         raise ValueError(f"need cells of at least 16 pixels, got size {size} / grid {grid}")
@@ -101,6 +130,7 @@ def render_video(seed: int, *, size: int = 96, grid: int = 2, num_frames: int = 
     shift = cell // 8
     frames = noise + background
     tracks = []
+    marked = [] if history_fps is None else [f for f in mark_frames(history_fps) if f < num_frames]
     for pid, c in enumerate(sorted(int(x) for x in cells)):
         label = int(classes[rng.integers(len(classes))])
         actor_seed = int(rng.integers(2**62))
@@ -108,6 +138,10 @@ def render_video(seed: int, *, size: int = 96, grid: int = 2, num_frames: int = 
         ox = int(np.clip((c % grid) * cell + rng.integers(-shift, shift + 1), 0, size - cell))
         region = background[oy:oy + cell, ox:ox + cell]
         premult, alpha = _actor(actor_seed, label, cell, num_frames, region.reshape(-1, 3).mean(0))
+        if history_fps is not None:
+            label = int(rng.integers(2))  # the colour: independent of motion, texture and cell
+            premult = premult.copy()
+            premult[marked] = alpha[marked][..., None] * _MARK_RGB[label]
         view = frames[:, oy:oy + cell, ox:ox + cell]
         view -= alpha[..., None] * region
         view += premult
@@ -138,8 +172,9 @@ def _fmt(v: float) -> str:
 def _job(args):
     from vidlab.io.writer import write_video
 
-    root, split, i, vseed, size, grid, num_frames, fps, actors, classes = args
-    frames, tracks = render_video(vseed, size=size, grid=grid, num_frames=num_frames, actors=actors, classes=classes)
+    root, split, i, vseed, size, grid, num_frames, fps, actors, classes, history = args
+    frames, tracks = render_video(vseed, size=size, grid=grid, num_frames=num_frames, actors=actors, classes=classes,
+                                  history_fps=fps if history else None)
     vid = f"{split}{i:04d}"
     write_video(Path(root) / "videos" / f"{vid}.mp4", frames, fps, crf=12, gop=8)
     return vid, tracks
@@ -159,6 +194,7 @@ def write_synthetic_detection(
     classes: tuple[int, ...] | None = None,
     seed: int = 0,
     false_alarms: float = 0.3,
+    task: str = "actions",
     progress: bool = True,
     workers: int | None = None,
 ) -> dict:
@@ -168,8 +204,13 @@ def write_synthetic_detection(
     (``seconds=6``: 902, 903, 904). ``false_alarms``: expected number of
     spurious boxes per keyframe in the simulated ``*_predicted_boxes.csv``
     (scores below 0.6; true actors get their box jittered by up to 5% of its
-    size and a score in [0.75, 1)). Returns the paths and counts.
+    size and a score in [0.75, 1)). ``task="history"``: the long-term
+    feature bank task of the module docstring (classes
+    :data:`HISTORY_CLASSES`; ``actors`` is usually ``(1, 1)``). Returns the
+    paths and counts.
     """
+    if task not in ("actions", "history"):
+        raise ValueError(f"task must be 'actions' or 'history', got {task!r}")
     if seconds < 5:
         raise ValueError(f"seconds must be >= 5 (keyframes 902 .. 900 + seconds - 2), got {seconds}")
     start = time.perf_counter()
@@ -179,10 +220,10 @@ def write_synthetic_detection(
     num_frames = seconds * fps
     counts = {"train": int(train_videos), "val": int(val_videos), "test": int(test_videos)}
     keyframes = list(range(AVA_START_SECOND + 2, AVA_START_SECOND + seconds - 1))
-    jobs = [(str(root), s, i, _video_seed(seed, s, i), size, grid, num_frames, fps, actors, classes)
-            for s in _SPLITS for i in range(counts[s])]
+    jobs = [(str(root), s, i, _video_seed(seed, s, i), size, grid, num_frames, fps, actors, classes,
+             task == "history") for s in _SPLITS for i in range(counts[s])]
     results = _run(jobs, workers, progress)
-    names = list(_syn.CLASSES)
+    names = list(HISTORY_CLASSES if task == "history" else _syn.CLASSES)
     labelmap = write_label_map(root / "annotations" / "action_list.pbtxt", names)
     paths = {}
     n_boxes = {}
@@ -200,7 +241,8 @@ def write_synthetic_detection(
                     if np.isnan(b).any():
                         continue
                     nb = np.clip(b / size, 0.0, 1.0)
-                    gt.append(f"{vid},{ts:04d},{','.join(_fmt(v) for v in nb)},{tr['label'] + 1},{tr['person_id']}\n")
+                    action = tr["label"] + (2 if task == "history" and ts > AVA_START_SECOND + 2 else 0)
+                    gt.append(f"{vid},{ts:04d},{','.join(_fmt(v) for v in nb)},{action + 1},{tr['person_id']}\n")
                     w, h = nb[2] - nb[0], nb[3] - nb[1]
                     jb = np.clip(nb + rng.uniform(-0.05, 0.05, 4) * np.array([w, h, w, h]), 0.0, 1.0)
                     det.append(f"{vid},{ts:04d},{','.join(_fmt(v) for v in jb)},,{rng.uniform(0.75, 1.0):.4f}\n")
@@ -216,14 +258,19 @@ def write_synthetic_detection(
         (root / "frame_lists" / f"{split}.csv").write_text("".join(f"videos/{v}.mp4\n" for v in vids))
         paths[split] = str(ann / f"{split}.csv")
         n_boxes[split] = len(gt)
+    if task == "history":
+        marks = mark_frames(fps)
+        extra = {"mark_frames": [marks.start, marks.stop - 1], "mark_second": AVA_START_SECOND + 2}
+    else:
+        extra = {}
     meta = {
         "generator": "vidlab.data.synthetic_detection",
         "generator_version": _syn.GENERATOR_VERSION,
         "seed": int(seed), "size": int(size), "grid": int(grid), "seconds": int(seconds), "fps": int(fps),
-        "num_frames": num_frames, "actors": list(actors), "start_second": AVA_START_SECOND,
+        "num_frames": num_frames, "actors": list(actors), "start_second": AVA_START_SECOND, "task": task,
         "keyframes": keyframes, "classes": names,
         "class_subset": None if classes is None else [int(c) for c in classes],
-        "videos": counts, "boxes": n_boxes,
+        "videos": counts, "boxes": n_boxes, **extra,
     }
     (root / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return {"root": str(root), "csv": paths, "labelmap": str(labelmap), "meta": str(root / "meta.json"),

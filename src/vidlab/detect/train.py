@@ -74,8 +74,15 @@ def _lr(base: float, epoch: float, epochs: int, warmup: float = 1.0) -> float:
 def train_detector(data_root: str | os.PathLike, out: str | os.PathLike, *, arch: str = "i3d_r10_tiny_detection",
                    epochs: int = 12, minutes: float | None = None, batch_size: int = 8, lr: float = 0.1,
                    weight_decay: float = 1e-4, box_jitter: float = 0.05, proposals: bool = False,
-                   max_train: int | None = None, seed: int = 0, progress: bool = True, log=print) -> dict:
-    """Train ``arch`` on ``data_root``'s train split, save ``out/model.safetensors``, return metrics."""
+                   max_train: int | None = None, num_frames: int | None = None, sampling_rate: int | None = None,
+                   split: str = "train", seed: int = 0, progress: bool = True, log=print) -> dict:
+    """Train ``arch`` on ``data_root``'s ``split`` (default train), save ``out/model.safetensors``, return metrics.
+
+    ``num_frames`` / ``sampling_rate`` replace the architecture's clip (stored in the
+    checkpoint's preprocessing, so evaluation and the feature bank use the same clip).
+    Another ``split`` trains a feature-bank detector on videos that stage 2 never sees
+    (``vidlab.detect.lfb``: then the bank rows of stage 2's training videos are as new to
+    the detector as the test videos' rows)."""
     from tqdm.auto import tqdm
 
     from vidlab import models
@@ -86,8 +93,12 @@ def train_detector(data_root: str | os.PathLike, out: str | os.PathLike, *, arch
     spec = models.get_spec(arch)
     cfg = dataset_config(data_root)
     model = models.build(arch, num_classes=len(cfg["classes"]))
-    ds = make_dataset(data_root, "train", mode="train", num_frames=spec.num_frames, sampling_rate=spec.sampling_rate,
-                      mean=spec.mean, std=spec.std, box_jitter=box_jitter, proposals=proposals, seed=seed)
+    pre = spec.preprocessing()
+    pre["num_frames"] = int(num_frames or spec.num_frames)
+    pre["sampling_rate"] = int(sampling_rate or spec.sampling_rate)
+    ds = make_dataset(data_root, split, mode="train", num_frames=pre["num_frames"],
+                      sampling_rate=pre["sampling_rate"], mean=spec.mean, std=spec.std, box_jitter=box_jitter,
+                      proposals=proposals, seed=seed)
     n = len(ds) if max_train is None else min(len(ds), max_train)
     decay, no_decay = [], []
     for name, p in model.named_parameters():
@@ -142,8 +153,8 @@ def train_detector(data_root: str | os.PathLike, out: str | os.PathLike, *, arch
                 log(f"time budget: {before} -> {plan.end} epochs")
     out = Path(out)
     ckpt = models.save(model, out / "model.safetensors", arch=arch, labels=cfg["classes"],
-                       preprocessing=spec.preprocessing(), task="detection",
-                       provenance={"data": str(data_root), "epochs": len(history), "seed": seed})
+                       preprocessing=pre, task="detection",
+                       provenance={"data": str(data_root), "split": split, "epochs": len(history), "seed": seed})
     return {"checkpoint": str(ckpt), "epochs": len(history), "train_keyframes": n, "history": history,
             "train_seconds": time.perf_counter() - start}
 

@@ -317,8 +317,8 @@ class AvaDataset(Dataset):
             if len(boxes):
                 self.items.append((key[0], key[1], boxes, labels, scores))
         if not self.items:
-            raise DataError(f"{annotations or proposals}: no keyframes with boxes (after exclusions and the "
-                            f"{seconds} second range)")
+            within = "" if seconds is None else f" and the {seconds} second range"
+            raise DataError(f"{annotations or proposals}: no keyframes with boxes (after exclusions{within})")
         self.video_ids = sorted({it[0] for it in self.items})
         self._sources = self._find_videos(videos, self.video_ids)
 
