@@ -26,6 +26,15 @@ order is the checkpoints' order:
 
 ``--check`` exits 1 if a package file differs from what the shared files give (the test
 ``tests/hub/test_label_sets.py`` does the same).
+
+Not written here, because ../shared has no official file for them:
+
+- ``sports1m`` (487 Sports-1M classes, the ``c3d.sports1m`` hub entry): DavideA/c3d-pytorch's
+  ``labels.txt`` at commit 1111ccf, line for line (a final newline added, which that file lacks).
+  It is the class order of that port's fc8: its ``predict.py`` names output ``i`` with line ``i``.
+  ``tests/hub/test_label_sets.py`` checks its size, first and last names and digest.
+- ``coco``: torchvision's 91 COCO categories (checked against the installed torchvision by
+  ``tests/hub/test_hub_table.py``).
 """
 
 from __future__ import annotations

@@ -18,8 +18,14 @@ from vidlab.hub.table import ENTRIES, FORMATS, SOURCE_HOSTS, SOURCES, url_basena
 CLASSIFIERS = [e for e in ENTRIES if e.kind == "classifier"]
 PIPELINE = [e for e in ENTRIES if e.kind == "pipeline"]
 # a classifier's dataset -> the label set its outputs follow (line i = output i), and its headline metric
-DATASET_LABELS = {"Kinetics-400": "kinetics400", "Something-Something v2": "ssv2", "Charades": "charades"}
-DATASET_METRIC = {"Kinetics-400": "top1", "Something-Something v2": "top1", "Charades": "mAP"}  # Charades: multi-label
+DATASET_LABELS = {"Kinetics-400": "kinetics400", "Something-Something v2": "ssv2", "Charades": "charades",
+                  "Sports-1M": "sports1m"}
+DATASET_METRIC = {"Kinetics-400": "top1", "Something-Something v2": "top1", "Charades": "mAP",  # Charades: multi-label
+                  "Sports-1M": "top1"}
+# Sources that publish plain http links only (DavideA/c3d-pytorch's README): the URL is kept as published
+HTTP_SOURCES = {"c3d-pytorch"}
+# An entry whose publisher gives no accuracy says so, and why, in its accuracy_source
+NO_ACCURACY = "none published: "
 
 
 def _ids(entries):
@@ -39,6 +45,7 @@ def test_the_table_covers_the_sources():
     assert {e.arch for e in by_source["mmaction2"]} >= {"slow_r50_4x16", "slow_r50_8x8", "slowfast_r50_8x8",
                                                          "slowfast_r50_4x16_mmaction2", "slowfast_r50_8x8_mmaction2",
                                                          "i3d_r50_mmaction2", "x3d_s", "x3d_m"}
+    assert [e.name for e in by_source["c3d-pytorch"]] == ["c3d.sports1m"]
 
 
 def test_no_two_entries_share_a_cache_or_mirror_name():
@@ -58,9 +65,10 @@ def test_every_entry_is_well_formed(entry):
     assert entry.source in SOURCES and entry.file_format in FORMATS and entry.licence
     assert entry.name == f"{entry.arch}.{entry.tag}" and re.fullmatch(r"[a-z0-9_]+", entry.tag)
     assert hub.get_entry(entry.name) is entry and hub.get_entry(entry.arch, entry.tag) is entry
-    for url in entry.urls:  # the publisher's form: https on the source's host, the file's format as suffix
-        u = urlparse(url)
-        assert u.scheme == "https" and u.hostname in SOURCE_HOSTS[entry.source], url
+    for url in entry.urls:  # the publisher's form: https (http where it publishes only that) on the source's host,
+        u = urlparse(url)  # the file's format as suffix
+        assert u.scheme == ("http" if entry.source in HTTP_SOURCES else "https"), url
+        assert u.hostname in SOURCE_HOSTS[entry.source], url
         if entry.file_format == "huggingface":  # a model repository: https://huggingface.co/<owner>/<name>
             assert re.fullmatch(r"/[\w.-]+/[\w.-]+", u.path) and url.rsplit("/", 1)[-1] == entry.filename
             assert entry.files[0] == ("config.json",) and entry.file_url("config.json") == \
@@ -93,8 +101,10 @@ def test_classifier_entries_have_a_converter_for_their_architecture(entry):
     assert entry.labels == (DATASET_LABELS[entry.dataset] if entry.source != "huggingface" else None)
     # the classifier has one output per name of the entry's label set (the architecture's default is Kinetics')
     assert entry.num_classes == (len(hub.label_names(entry.labels)) if entry.labels else spec.num_classes)
-    assert spec.num_classes == 400
-    assert entry.accuracy_source and (entry.accuracy or not entry.verified)
+    assert spec.num_classes == (487 if entry.arch == "c3d" else 400)  # c3d's default is the Sports-1M fc8
+    # no accuracy: an unverified entry, or one whose source says none was published and why
+    assert entry.accuracy_source and (entry.accuracy or not entry.verified or (
+        entry.accuracy_source.startswith(NO_ACCURACY) and len(entry.accuracy_source) > len(NO_ACCURACY) + 20))
     if entry.accuracy:  # top-1 (single-label) or mAP (multi-label), as the source publishes it
         assert DATASET_METRIC[entry.dataset] in entry.accuracy and ("top1" in entry.accuracy) == (
             DATASET_METRIC[entry.dataset] == "top1")
@@ -106,6 +116,11 @@ def test_classifier_entries_have_a_converter_for_their_architecture(entry):
         with torch.device("meta"):
             state = models.build(entry.arch, num_classes=entry.num_classes).state_dict()
         assert set(map_state("pyslowfast", entry.arch, dict(state))) == set(state)
+    if entry.source == "c3d-pytorch":  # the port's c3d.pickle keys are vidlab's c3d names (a DataParallel copy too)
+        with torch.device("meta"):
+            state = models.build(entry.arch, num_classes=entry.num_classes).state_dict()
+        assert list(map_state("c3d-pytorch", entry.arch, dict(state))) == list(state)
+        assert set(map_state("c3d-pytorch", entry.arch, {"module." + k: v for k, v in state.items()})) == set(state)
     if entry.source == "timesformer":  # the release's keys carry its wrapper's "model." prefix
         with torch.device("meta"):
             state = models.build(entry.arch, num_classes=entry.num_classes).state_dict()

@@ -1,7 +1,12 @@
-"""The label sets shipped with the hub equal the official files in ../shared, in the checkpoints' order."""
+"""The label sets shipped with the hub equal the official files in ../shared, in the checkpoints' order.
+
+One exception (scripts/make_label_sets.py says why): ``sports1m`` has no file in ../shared; it is
+DavideA/c3d-pytorch's ``labels.txt`` (commit 1111ccf), the class order of that port's fc8, pinned here
+by its size, its ends and its digest."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import re
 
@@ -48,6 +53,22 @@ def test_label_indices_match_the_published_ids():
     ssv2 = hub.label_names("ssv2")
     assert ssv2 == sorted(ssv2) and ssv2[140] == "Spinning something that quickly stops spinning"
     assert hub.label_names("kinetics600")[:2] == ["abseiling", "acting in play"]
+
+
+# sha256 of DavideA/c3d-pytorch's labels.txt (commit 1111ccf) plus the final newline that file lacks
+SPORTS1M_SHA256 = "89fec6f06ab2d41188d6f8d309ab2267bdcb8d8055130b764ba31a2f35a26553"
+
+
+def test_sports1m_is_the_c3d_ports_labels_file():
+    names = hub.label_names("sports1m")
+    assert len(names) == len(set(names)) == 487
+    assert names[0] == "boomerang" and names[-1] == "model aircraft"
+    assert all(n == n.strip() and n for n in names)
+    path = _script().OUT / "sports1m.txt"
+    data = path.read_bytes()
+    assert data.decode("utf-8") == "\n".join(names) + "\n"  # one name a line, nothing else
+    assert hashlib.sha256(data).hexdigest() == SPORTS1M_SHA256
+    assert "sports1m" not in _script().SOURCES  # not from ../shared: see the module docstring
 
 
 def test_every_entry_names_a_shipped_label_set_of_its_size():

@@ -379,15 +379,16 @@ def _fmt(x) -> str:
 # --------------------------------------------------------------------------
 @app.command()
 def convert(
-    src: Path = typer.Argument(..., help="Foreign checkpoint: .pyth/.pth/.pt (torch pickle), Caffe2 .pkl, .safetensors, "
+    src: Path = typer.Argument(..., help="Foreign checkpoint: .pyth/.pth/.pt/.pickle (torch pickle), Caffe2 .pkl, .safetensors, "
                                          "or a Hugging Face model folder (config.json + weights; labels from id2label)."),
     dst: Path = typer.Argument(..., help="vidlab checkpoint to write (DST.safetensors + DST.json)."),
-    source: str = typer.Option(..., "--from", help="Where SRC comes from: pyslowfast, pytorchvideo, torchvision, mmaction2, huggingface."),
+    source: str = typer.Option(..., "--from", help="Where SRC comes from: pyslowfast, pytorchvideo, torchvision, mmaction2, huggingface, "
+                                                   "c3d-pytorch (DavideA/c3d-pytorch's c3d.pickle)."),
     arch: str = typer.Option(..., "--arch", help="vidlab architecture (see `vidlab models`)."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="Label map file to store in the sidecar."),
     as_json: bool = typer.Option(False, "--json", help="Print what was converted as JSON."),
 ):
-    """Convert a PySlowFast/pytorchvideo/torchvision/MMAction2/Hugging Face checkpoint, strictly:
+    """Convert a PySlowFast/pytorchvideo/torchvision/MMAction2/Hugging Face/c3d-pytorch checkpoint, strictly:
     any missing, unexpected or mis-shaped key is an error naming the keys."""
     from vidlab.convert.core import convert_checkpoint
 

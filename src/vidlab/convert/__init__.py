@@ -1,4 +1,4 @@
-"""Checkpoint import from PySlowFast, pytorchvideo, torchvision and MMAction2.
+"""Checkpoint import from PySlowFast, pytorchvideo, torchvision, MMAction2, Hugging Face and c3d-pytorch.
 
 ``vidlab.convert.core.convert(source, arch, path)`` reads a foreign checkpoint
 and loads it strictly into a vidlab model; the per-ecosystem key mappers live
@@ -14,6 +14,6 @@ from vidlab.convert.registry import (
 )
 
 # mapper modules (each registers its (source, arch) pairs)
-from vidlab.convert import mmaction2, mvit, ptv_csn, ptv_resnet, ptv_x3d, pyslowfast, swin3d, timesformer, torchvision, videomae  # noqa: E402,F401  isort: skip
+from vidlab.convert import c3d_pytorch, mmaction2, mvit, ptv_csn, ptv_resnet, ptv_x3d, pyslowfast, swin3d, timesformer, torchvision, videomae  # noqa: E402,F401  isort: skip
 
 __all__ = ["SOURCES", "ConversionError", "get_mapper", "register", "supported"]

@@ -9,7 +9,8 @@ Register one per (source, architecture) with :func:`register`::
     def from_ptv_resnet(state: dict[str, Tensor], arch: str) -> dict[str, Tensor]:
         ...
 
-Sources: ``pyslowfast``, ``pytorchvideo``, ``torchvision``, ``mmaction2``, ``huggingface``.
+Sources: ``pyslowfast``, ``pytorchvideo``, ``torchvision``, ``mmaction2``, ``huggingface``, ``c3d-pytorch``
+(DavideA/c3d-pytorch's ``c3d.pickle``, the PyTorch port of the Caffe Sports-1M C3D).
 A mapper must not drop or invent keys silently: every source key is either
 mapped or listed in an error (``vidlab.convert.ConversionError``); the strict
 load that follows names any vidlab key left missing.
@@ -23,7 +24,7 @@ import torch
 
 from vidlab.errors import VidlabError
 
-SOURCES = ("pyslowfast", "pytorchvideo", "torchvision", "mmaction2", "huggingface")
+SOURCES = ("pyslowfast", "pytorchvideo", "torchvision", "mmaction2", "huggingface", "c3d-pytorch")
 
 StateDict = dict[str, torch.Tensor]
 Mapper = Callable[[StateDict, str], StateDict]

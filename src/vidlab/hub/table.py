@@ -33,12 +33,18 @@ Where the figures come from:
   (branch main, MMAction2 1.2.0), their test pipelines (clips, resize, crops, ``target_fps``) and
   normalisation from the configs the tables link; the file names' 8 hex digits after the date are
   OpenMMLab's sha256 prefix. MMAction2 publishes no Kinetics C3D (its C3D is UCF-101's, 101 classes).
+- c3d-pytorch: DavideA/c3d-pytorch ``README.md`` read at commit 1111ccf (the weights' URL, plain http as
+  the README writes it; no checksum; no accuracy: the README says performances were tested only
+  qualitatively). The weights are the C3D authors' Caffe Sports-1M model, ported to PyTorch.
 - Label sets: ``kinetics400.txt`` is torchvision's Kinetics-400 category list, identical line for
   line to MMAction2's ``label_map_k400.txt`` and PySlowFast's ``kinetics_400_labels.csv``;
   ``coco.txt`` is torchvision's 91 COCO categories (index 0 ``__background__``, ``N/A`` gaps);
   ``kinetics600``, ``kinetics700``, ``ssv2``, ``charades`` and ``ava80`` are written from the official
   files in ``../shared/data/real`` by ``scripts/make_label_sets.py``, whose docstring gives each file
-  and why its order is the checkpoints' class order (``tests/hub/test_label_sets.py`` checks them).
+  and why its order is the checkpoints' class order (``tests/hub/test_label_sets.py`` checks them);
+  ``sports1m.txt`` (487 Sports-1M classes) is not from ``../shared``: it is the c3d-pytorch port's
+  ``labels.txt`` (commit 1111ccf) line for line, the class order of its fc8 (its ``predict.py`` names
+  output ``i`` with line ``i``).
 """
 
 from __future__ import annotations
@@ -49,9 +55,10 @@ from typing import Any
 
 from vidlab.errors import VidlabError
 
-SOURCES = ("torchvision", "pytorchvideo", "pyslowfast", "mmaction2", "cartoongan", "huggingface", "timesformer")
+SOURCES = ("torchvision", "pytorchvideo", "pyslowfast", "mmaction2", "cartoongan", "huggingface", "timesformer",
+           "c3d-pytorch")
 KINDS = ("classifier", "pipeline")
-FORMATS = ("pth", "pyth", "pkl", "safetensors", "huggingface")
+FORMATS = ("pth", "pyth", "pkl", "pickle", "safetensors", "huggingface")  # "pickle": a torch.save file (c3d.pickle)
 #: The host each source publishes on (the offline table check holds every URL to it).
 SOURCE_HOSTS = {
     "torchvision": ("download.pytorch.org",),
@@ -61,6 +68,7 @@ SOURCE_HOSTS = {
     "cartoongan": ("github.com",),
     "huggingface": ("huggingface.co",),
     "timesformer": ("www.dropbox.com",),  # facebookresearch/TimeSformer's model zoo links
+    "c3d-pytorch": ("imagelab.ing.unimore.it",),  # DavideA/c3d-pytorch's README link (http, as published)
 }
 
 
@@ -539,8 +547,36 @@ _HUGGINGFACE = [
         "CC BY-NC 4.0 (facebookresearch/TimeSformer); trained on Kinetics-400"),
 ]
 
+# ----------------------------------------------------------------------------------------- c3d-pytorch
+# DavideA/c3d-pytorch (README.md at commit 1111ccf, 2019-03-03): "Download the pretrained weights (Sports1M) from
+# [here](http://imagelab.ing.unimore.it/files/c3d_pytorch/c3d.pickle)"; its predict.py loads the file with
+# net.load_state_dict(torch.load('c3d.pickle')) and names the 487 outputs with labels.txt.
+_C3D_PORT_COMMIT = "1111ccf"
+_C3D = [
+    HubEntry(name="c3d.sports1m", arch="c3d", tag="sports1m", dataset="Sports-1M", source="c3d-pytorch",
+             urls=("http://imagelab.ing.unimore.it/files/c3d_pytorch/c3d.pickle",), file_format="pickle",
+             converter="c3d-pytorch", labels="sports1m", num_classes=487,
+             preprocessing={"resize_size": [128, 171]},  # vidlab.models.c3d: 16 frames, 128x171, crop 112
+             accuracy={},
+             accuracy_source=("none published: the DavideA/c3d-pytorch README (commit " + _C3D_PORT_COMMIT + ") says "
+                              "'Performances tested only qualitatively! No warranty!'; the C3D paper's Sports-1M "
+                              "figures are the Caffe model's, not measured on this port"),
+             licence=("port: MIT (DavideA/c3d-pytorch LICENSE, Copyright (c) 2019 Davide Abati; the code); weights: "
+                      "the C3D authors' Caffe Sports-1M model from facebook/C3D (archived as facebookarchive/C3D), "
+                      "whose README says C3D is licensed under Creative Commons Attribution-NonCommercial 3.0 (its "
+                      "LICENSE: 'For C3D software', Copyright (c) 2015 Facebook, CC BY-NC 3.0; it names no separate "
+                      "terms for the model files); trained on Sports-1M"),
+             num_params=79_991_015, verified=True,
+             notes=("the URL as DavideA/c3d-pytorch's README links it (commit " + _C3D_PORT_COMMIT + "), plain http "
+                    "as published (no https link is given); a torch.save state dict of plain tensors (conv1..fc8, "
+                    "read with weights_only=True); keys are vidlab's c3d names, mapped 1:1; the Caffe weights expect "
+                    "BGR 0-255 minus the Sports-1M mean, which the c3d spec's normalisation and its RGB->BGR flip "
+                    "in front of conv1 give; labels: the port's labels.txt, fc8's order; no published checksum "
+                    "(sha256 recorded at first download)")),
+]
+
 ENTRIES: tuple[HubEntry, ...] = (*_TORCHVISION, *_PYTORCHVIDEO, *_PYSLOWFAST, *_MMACTION2, *_TIMESFORMER, *_HUGGINGFACE,
-                                 *_PIPELINE, *_CARTOON)
+                                 *_C3D, *_PIPELINE, *_CARTOON)
 
 
 # ----------------------------------------------------------------------------------------- look-up
