@@ -314,13 +314,15 @@ def evaluate(
     video_list: Path = typer.Option(..., "--list", help="Video list ('path label' per line)."),
     root: Optional[Path] = typer.Option(None, "--root", help="Folder the list's relative paths start from."),
     views: Optional[int] = typer.Option(None, "--views", min=1, help="Temporal views per video (default 1; "
-                                        "--protocol source: the source's, 10)."),
+                                        "--protocol source: the source's, e.g. 10)."),
     crops: Optional[int] = typer.Option(None, "--crops", help="Spatial crops per view, 1 or 3 (default 1; "
-                                        "--protocol source: 3)."),
+                                        "--protocol source: the source's, e.g. 3)."),
     protocol: str = typer.Option("vidlab", "--protocol", help="vidlab (global pooling at the checkpoint's test "
                                  "scale) or source: the test protocol of the checkpoint's source (PySlowFast, "
                                  "PyTorchVideo: 10 x 3 views, short side = crop = the test crop, the fully "
-                                 "convolutional head)."),
+                                 "convolutional head; MMAction2: its family's config, e.g. 10 clips x 3 crops at "
+                                 "256 (VideoMAE 5, Swin 4 clips at 224; X3D at 30 fps; C3D 1 crop of 112), "
+                                 "SampleFrames test-mode clips at the video's frame rate, global pooling)."),
     batch_size: int = typer.Option(4, "--batch-size", min=1),
     out: Optional[Path] = typer.Option(None, "--out", help="Write a report (Markdown/HTML + confusion matrix) here."),
     as_json: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
@@ -328,8 +330,9 @@ def evaluate(
     """Evaluate a checkpoint on a video list: clip/video top-1/top-5, mean-class accuracy.
 
     --protocol source scores a converted zoo checkpoint the way its source did, so it reproduces the
-    published number: PySlowFast (softmax at every position of the sliding head, then the mean) or
-    PyTorchVideo (mean of the per-position logits)."""
+    published number: PySlowFast (softmax at every position of the sliding head, then the mean),
+    PyTorchVideo (mean of the per-position logits) or MMAction2 (its config's test pipeline: SampleFrames
+    test-mode clips, Resize + ThreeCrop, global pooling, softmax averaged over the views)."""
     from vidlab.apps.cli_hub import checkpoint_for
     from vidlab.apps.evaluate import run_eval
 

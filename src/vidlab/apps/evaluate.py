@@ -19,7 +19,10 @@ from vidlab.evaluation.metrics import aggregate_views, classification_report
 def run_eval(checkpoint, video_list, *, root=None, views: int | None = None, crops: int | None = None,
              batch_size: int = 4, out: Path | None = None, progress: bool = True, protocol: str = "vidlab") -> dict:
     """``protocol``: ``vidlab`` (global pooling, the checkpoint's preprocessing, 1 view x 1 crop unless
-    given) or ``source`` (the test protocol of the checkpoint's source: :mod:`vidlab.engine.protocol`)."""
+    given) or ``source`` (the test protocol of the checkpoint's source and architecture:
+    :mod:`vidlab.engine.protocol`; PySlowFast's and PyTorchVideo's fully convolutional heads at the
+    checkpoint's test scale, or MMAction2's test pipeline: its clip offsets, resize and crops, global
+    pooling)."""
     if protocol not in ("vidlab", "source"):
         raise DataError(f"--protocol must be vidlab or source, got {protocol!r}")
     if crops not in (None, 1, 3):
@@ -27,27 +30,38 @@ def run_eval(checkpoint, video_list, *, root=None, views: int | None = None, cro
     model = models.load(checkpoint)
     pre = Preprocessing.from_model(model)
     described = "vidlab: global average pool, the checkpoint's preprocessing"
+    view_rule = "pyslowfast"
+    proto = None
     if protocol == "source":
         from dataclasses import replace
 
-        from vidlab.engine.protocol import FullyConvTest, protocol_for
+        from vidlab.engine.protocol import protocol_for
 
         proto = protocol_for(model.meta)
+        arch = model.meta.get("arch")
         views, crops = views or proto.views, crops or proto.crops
         crop = proto.test_crop or pre.test_scale
-        model = FullyConvTest(model, pre.crop_size, proto.head_for(model.meta.get("arch"))).eval()
-        pre = replace(pre, crop_size=crop, test_scale=crop, target_fps=pre.target_fps or proto.target_fps)
-        described = proto.describe(views, crops, crop, model.meta.get("arch"))
+        scale = proto.test_scale or crop
+        # MMAction2's rule takes the frame rate of its config (None: the video's own), not the checkpoint's
+        fps = proto.target_fps if proto.view_rule == "mmaction2" else pre.target_fps or proto.target_fps
+        model = proto.test_model(model, pre.crop_size)  # FullyConvTest only for a per-position head
+        pre = replace(pre, crop_size=crop, test_scale=scale, target_fps=fps)
+        view_rule = proto.view_rule
+        described = proto.describe(views, crops, crop, arch, scale)
     views, crops = views or 1, crops or 1
     labels = model.meta.get("labels") or [str(i) for i in range(model.meta["num_classes"])]
     records = read_video_list(video_list, root)
     for r in records:
         if not 0 <= r.label < len(labels):
             raise DataError(f"{video_list}: label {r.label} of {r.path} outside [0, {len(labels)})")
-    tf = ClipTransform(train=False, crop_size=pre.crop_size, test_scale=pre.test_scale, mean=pre.mean, std=pre.std,
-                       spatial_crops=crops)
+    if proto is not None:
+        tf = proto.transform(crop_size=pre.crop_size, test_scale=pre.test_scale, mean=pre.mean, std=pre.std,
+                             spatial_crops=crops)
+    else:
+        tf = ClipTransform(train=False, crop_size=pre.crop_size, test_scale=pre.test_scale, mean=pre.mean,
+                           std=pre.std, spatial_crops=crops)
     ds = VideoListDataset(records, mode="test", num_frames=pre.num_frames, sampling_rate=pre.sampling_rate,
-                          transform=tf, target_fps=pre.target_fps, num_views=views)
+                          transform=tf, target_fps=pre.target_fps, num_views=views, view_rule=view_rule)
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False)
     view_logits, y = predict(model, loader, torch.device("cpu"), desc="eval", progress=progress)
     scores = aggregate_views(view_logits)

@@ -44,6 +44,10 @@ Who uses what in vidlab:
 - :func:`sample_frames` with ``clip_len > 1``, :func:`dense_sample_frames`,
   :func:`uniform_sample` and :func:`untrimmed_sample_frames` serve MMAction2
   style pipelines; no vidlab dataset calls them by default.
+  :class:`~vidlab.data.datasets.VideoListDataset` with
+  ``view_rule="mmaction2"`` (``vidlab eval --protocol source`` on a checkpoint
+  converted from MMAction2) takes its test views from
+  :func:`mmaction2_view_indices`, i.e. :func:`sample_frames` in 1.x test mode.
 
 Randomness: training draws take an ``np.random.Generator``. Where the
 reference draws from NumPy's (or Python's) global state, vidlab draws the same
@@ -236,6 +240,18 @@ def _train_offsets(total: int, span: int, num_clips: int, keep_tail: bool, rng: 
     return np.zeros(num_clips, dtype=np.int64)
 
 
+def _test_offsets_fps(total: int, span: float, num_clips: int, twice: bool) -> np.ndarray:
+    """1.x ``SampleFrames._get_test_clips`` with ``target_fps`` set (3D branch): ``span`` is the float
+    ``max(1, clip_len * frame_interval * fps / target_fps)``; the step between clips is floored."""
+    max_offset = max(total - span, 0.0)
+    count = 2 * num_clips if twice else num_clips
+    if count == 1:
+        return np.array([max_offset // 2], dtype=np.float64)
+    if num_clips == 1:  # twice_sample with one clip: MMAction2 1.x divides by zero
+        raise ValueError("MMAction2 1.x SampleFrames cannot twice_sample a single clip of clip_len > 1")
+    return np.arange(count) * np.floor(max_offset / float(num_clips - 1))
+
+
 def _test_offsets(total: int, clip_len: int, interval: int, num_clips: int, twice: bool, version: str) -> np.ndarray:
     """``SampleFrames._get_test_clips`` of MMAction2 ``version``."""
     if version == "0.x" or clip_len == 1:
@@ -272,8 +288,10 @@ def sample_frames(
     twice_sample: bool = False,
     keep_tail_frames: bool = False,
     temporal_jitter: bool = False,
+    target_fps: float | None = None,
+    video_fps: float | None = None,
 ) -> np.ndarray:
-    """MMAction2's ``SampleFrames`` (without ``target_fps``): ``(clips, clip_len)`` frame indices.
+    """MMAction2's ``SampleFrames``: ``(clips, clip_len)`` frame indices.
 
     Row k is ``offset_k + arange(clip_len) * frame_interval``, then
     :func:`fit_out_of_bound`. Offsets:
@@ -309,9 +327,33 @@ def sample_frames(
     does. MMAction2 draws all of these from ``np.random``; vidlab draws the
     same distributions from ``rng``. Test mode without ``temporal_jitter`` is
     deterministic and equals MMAction2 exactly.
+
+    ``target_fps`` (1.x test mode without ``temporal_jitter`` only; default
+    None: the rules above, frames at the video's own rate): 1.x's "align with
+    PySlowFast" branch (its X3D configs set ``target_fps=30``). With
+    ``r = video_fps / target_fps`` (1 when ``video_fps`` is unknown, as
+    MMAction2 does without ``avg_fps``), a clip spans
+    ``s = max(1, clip_len * frame_interval * r)`` frames (a float),
+    ``max_offset = max(total - s, 0)``; one clip starts at
+    ``max_offset // 2``, n clips at ``k * floor(max_offset / (n - 1))``
+    (``twice_sample``: 2n offsets with that step); clip k takes
+    ``offset_k + int(linspace(0, s - 1, clip_len))``, then the out-of-bound
+    rule. The 2D branch (``clip_len == 1``) ignores ``target_fps``, as in
+    MMAction2.
     """
     _check_mmaction(total_frames, out_of_bound, version)
     rng = rng if rng is not None else np.random.default_rng()
+    if target_fps is not None:
+        if version != "1.x" or not test_mode or temporal_jitter:
+            raise ValueError("target_fps: vidlab implements MMAction2 1.x's target_fps rule in test mode without "
+                             "temporal_jitter only")
+    if target_fps is not None and clip_len > 1:
+        ratio = float(video_fps) / float(target_fps) if video_fps else 1.0
+        span = max(1.0, clip_len * frame_interval * ratio)
+        starts = _test_offsets_fps(total_frames, span, num_clips, twice_sample)
+        steps = np.linspace(0, span - 1, clip_len).astype(np.int32).astype(np.int64)
+        inds = (starts[:, None] + steps[None, :]).astype(np.int64)  # starts are whole numbers (floored)
+        return fit_out_of_bound(inds, total_frames, out_of_bound)
     if test_mode:
         offsets = _test_offsets(total_frames, clip_len, frame_interval, num_clips, twice_sample, version)
     else:
@@ -320,6 +362,35 @@ def sample_frames(
     if temporal_jitter:
         inds = inds + rng.integers(0, frame_interval, size=inds.shape)
     return fit_out_of_bound(inds, total_frames, out_of_bound)
+
+
+def mmaction2_view_indices(
+    video_frames: int,
+    num_frames: int,
+    sampling_rate: int,
+    num_views: int,
+    *,
+    video_fps: float | None = None,
+    target_fps: float | None = None,
+) -> list[np.ndarray]:
+    """The ``num_views`` test clips of MMAction2 1.x ``SampleFrames(clip_len=num_frames,
+    frame_interval=sampling_rate, num_clips=num_views, test_mode=True)`` (``out_of_bound_opt``
+    'loop', no ``twice_sample``), one index array per view: :func:`sample_frames`.
+
+    Without ``target_fps`` (MMAction2's ResNet3D, SlowFast, I3D, C3D, VideoMAE and Swin configs)
+    the frames are counted at the video's own rate: clip k starts at
+    ``round(k * max_offset / (num_views - 1))`` (``max_offset // 2`` for one view) with
+    ``max_offset = max(video_frames - ((num_frames - 1) * sampling_rate + 1), 0)``, the first
+    clip starting on frame 0 and the last ending on the last frame, and takes every
+    ``sampling_rate``-th frame; a video shorter than one clip gives offsets 0 and indices past
+    its end wrap around (modulo ``video_frames``). With ``target_fps`` (its X3D configs), the
+    rule of :func:`sample_frames` with ``target_fps``. Not :func:`uniform_view_indices`
+    (PySlowFast's), which the dataset's default ``view_rule`` keeps."""
+    if video_frames <= 0:
+        raise ValueError("video has no frames")
+    inds = sample_frames(video_frames, num_frames, sampling_rate, num_views, test_mode=True,
+                         target_fps=target_fps, video_fps=video_fps)
+    return [row for row in inds]
 
 
 def segment_indices(total_frames: int, num_segments: int, *, test_mode: bool = False, rng: np.random.Generator | None = None) -> np.ndarray:

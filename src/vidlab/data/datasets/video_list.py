@@ -25,7 +25,13 @@ import torch
 from torch.utils.data import Dataset
 
 from vidlab.data.datasets.protocol import CacheFill, ClipDatasetMixin
-from vidlab.data.sampling import clip_indices, draw_sampling_rate, plan_views, uniform_view_indices
+from vidlab.data.sampling import (
+    clip_indices,
+    draw_sampling_rate,
+    mmaction2_view_indices,
+    plan_views,
+    uniform_view_indices,
+)
 from vidlab.data.transforms import ClipTransform
 from vidlab.errors import DataError
 from vidlab.io.errors import VideoDecodeError
@@ -176,6 +182,10 @@ def read_video_list(list_file: str | os.PathLike, root: str | os.PathLike | None
     return records
 
 
+#: Temporal test-view rules of :class:`VideoListDataset` (``view_rule``).
+VIEW_RULES = ("pyslowfast", "mmaction2")
+
+
 class VideoListDataset(ClipDatasetMixin, Dataset):
     """Clips from a video list, PySlowFast-style.
 
@@ -184,6 +194,13 @@ class VideoListDataset(ClipDatasetMixin, Dataset):
     ``mode="test"``: ``num_views`` uniform temporal views x ``transform.spatial_crops``
     crops, all cut from a single decode of the video; item =
     ``(views (V,C,T,H,W), label, index)`` with views ordered temporal-major.
+    ``view_rule`` picks the temporal test views: ``"pyslowfast"`` (default,
+    :func:`~vidlab.data.sampling.uniform_view_indices`) or ``"mmaction2"``
+    (MMAction2 1.x ``SampleFrames`` in test mode,
+    :func:`~vidlab.data.sampling.mmaction2_view_indices`: clip offsets spread
+    from the first frame to the last, every ``sampling_rate``-th frame, indices
+    past the end wrapped; ``vidlab eval --protocol source`` on an MMAction2
+    checkpoint). Training clips do not depend on it.
 
     Each video is decoded with ``threads`` decoder threads (default 1: short
     clips decode fastest single-threaded; parallelism comes from loader
@@ -224,9 +241,12 @@ class VideoListDataset(ClipDatasetMixin, Dataset):
         multi_label: bool = False,
         num_classes: int | None = None,
         cache_bytes: int | None = None,
+        view_rule: str = "pyslowfast",
     ):
         if mode not in ("train", "test"):
             raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
+        if view_rule not in VIEW_RULES:
+            raise ValueError(f"view_rule must be one of {', '.join(VIEW_RULES)}, got {view_rule!r}")
         self.records = read_video_list(records, root) if isinstance(records, (str, os.PathLike)) else list(records)
         self.mode = mode
         self.num_frames = num_frames
@@ -235,6 +255,7 @@ class VideoListDataset(ClipDatasetMixin, Dataset):
         self.transform = transform
         self.target_fps = target_fps
         self.num_views = num_views
+        self.view_rule = view_rule
         self.seed = seed
         self.backend = backend
         self.threads = threads
@@ -316,8 +337,12 @@ class VideoListDataset(ClipDatasetMixin, Dataset):
                     times = idx / info.fps
                     label = tuple(sorted({c for c, a, b in rec.intervals if ((times >= a) & (times <= b)).any()}))
                 return clip, self._target(label), index
-            views = uniform_view_indices(hi - lo, self.num_frames, self.sampling_rate, self.num_views,
-                                         video_fps=fps, target_fps=self.target_fps)
+            if self.view_rule == "mmaction2":
+                views = mmaction2_view_indices(hi - lo, self.num_frames, self.sampling_rate, self.num_views,
+                                               video_fps=fps, target_fps=self.target_fps)
+            else:
+                views = uniform_view_indices(hi - lo, self.num_frames, self.sampling_rate, self.num_views,
+                                             video_fps=fps, target_fps=self.target_fps)
             plan = plan_views([lo + v for v in views])
             decoded = reader.get_frames(plan.frames)
         clips = []
