@@ -25,16 +25,19 @@ without the component on it.
 
 ``relation`` -- non-local blocks
     Two objects in opposite corners of a 96 x 96 frame (top-left/bottom-right or
-    top-right/bottom-left), each translating at the same slow speed. Class
-    ``in_step``: both move with the same velocity; ``opposed``: the second moves
-    with the opposite velocity. Each object alone is identically distributed in both
-    classes (a uniformly random direction and its reverse are the same
-    distribution), so only the relation between two places 36+ pixels apart tells
-    the class. A convolutional net whose receptive field is smaller than the gap
-    between the objects and that pools its features globally before a linear
-    classifier sums two per-object terms: the even part of any linear read-out is
-    identical for the two classes, which leaves it near chance. A non-local block
-    compares every position with every other one and can see the relation.
+    top-right/bottom-left), each translating at the same slow speed, to the left
+    or to the right (equally likely). Class ``in_step``: both move the same way;
+    ``opposed``: the second moves the other way. Each object alone is identically
+    distributed in both classes (left and right are equally likely for either), so
+    only the relation between two places 36+ pixels apart tells the class: an
+    exclusive or of the two directions. A convolutional net whose receptive field
+    is smaller than the gap between the objects and that pools its features
+    globally before a linear classifier reads a sum of two per-object terms,
+    ``f(left) + f(left)`` and ``f(right) + f(right)`` for ``in_step``, their
+    midpoint ``f(left) + f(right)`` for ``opposed``: no linear read-out separates
+    a midpoint from both ends, which leaves it at chance. A non-local block gives
+    every position what the other places hold, and the layers after it can
+    combine that with the position's own motion.
 
 Both tasks are deterministic in ``seed`` like the demo set: clip ``i`` of a split
 has its own seed, independent streams per split.
@@ -136,8 +139,7 @@ def _render_relation(label: int, seed: int, size: int, num_frames: int, masks: b
     mean = background.reshape(-1, 3).mean(0)
     unit = size / 96.0
     speed = rng.uniform(0.25, 0.35) * unit  # px/frame: at most ~4 px from the centre over 24 frames
-    angle = rng.uniform(0.0, 2 * math.pi)
-    velocity = speed * np.array([math.cos(angle), math.sin(angle)])
+    velocity = speed * np.array([1.0 if rng.uniform() < 0.5 else -1.0, 0.0])  # to the right or the left
     lo, hi = 0.2 * (size - 1), 0.8 * (size - 1)
     corners = [np.array([lo, lo]), np.array([hi, hi])] if rng.uniform() < 0.5 else \
         [np.array([hi, lo]), np.array([lo, hi])]
