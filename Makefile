@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # torch/torchvision pins (the wheels this project is tested with)
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= --durations=25
 # what `make lint` checks: ruff on all Python code, mypy on the typed packages (config: pyproject.toml)
 RUFF_PATHS := src tests benchmarks
 MYPY_PATHS := src/vidlab/io src/vidlab/convert src/vidlab/evaluation src/vidlab/models
