@@ -35,7 +35,9 @@ without the component on it.
     globally before a linear classifier reads a sum of two per-object terms,
     ``f(left) + f(left)`` and ``f(right) + f(right)`` for ``in_step``, their
     midpoint ``f(left) + f(right)`` for ``opposed``: no linear read-out separates
-    a midpoint from both ends, which leaves it at chance. A non-local block gives
+    a midpoint from both ends (a threshold between the midpoint and one end is right
+    in at most 3 of the 4 direction pairs: 0.75 at best, and only after learning
+    direction features that carry no class signal by themselves). A non-local block gives
     every position what the other places hold, and the layers after it can
     combine that with the position's own motion.
 
