@@ -279,3 +279,13 @@ def test_cli_train_bad_value_is_one_line_exit_2(tmp_path, capsys):
     code, out, err = run_cli(["train", "--config", str(path), "data.batch_size=eight"], capsys)
     assert code == 2 and out == ""
     assert err.splitlines() == ["vidlab: error: data.batch_size: expected an integer, got 'eight'"]
+
+
+def test_model_kwargs_the_builder_sets_itself_are_refused_at_validation():
+    """slowfast_r50_8x8 passes stage_blocks itself (its signature takes **kw): the config refuses the key
+    with the builder's own reason, before any training starts; a key it does take still validates."""
+    base = {"data": {"train": "a.csv"}}
+    with pytest.raises(ConfigError, match="slowfast_r50_8x8 sets 'stage_blocks' itself"):
+        from_dict({**base, "model": {"arch": "slowfast_r50_8x8", "kwargs": {"stage_blocks": [1, 1, 1, 1]}}})
+    cfg = from_dict({**base, "model": {"arch": "slowfast_r50_8x8", "kwargs": {"dropout": 0.1}}})
+    assert cfg.model.kwargs == {"dropout": 0.1}

@@ -559,8 +559,14 @@ def validate(cfg: Config) -> None:
 
 
 def _check_model(model: ModelCfg) -> None:
-    """``model.arch`` is registered and takes every ``model.kwargs`` key."""
-    from vidlab.models.registry import ModelArgumentError, UnknownModelError, check_arguments, get_spec
+    """``model.arch`` is registered and takes every ``model.kwargs`` key (and sets none of them itself)."""
+    from vidlab.models.registry import (
+        ModelArgumentError,
+        UnknownModelError,
+        check_arguments,
+        check_fixed_arguments,
+        get_spec,
+    )
 
     try:
         spec = get_spec(model.arch)
@@ -568,6 +574,7 @@ def _check_model(model: ModelCfg) -> None:
         raise ConfigError(f"model.arch: {e}") from None
     try:
         check_arguments(spec, model.kwargs)
+        check_fixed_arguments(spec, model.kwargs)
     except ModelArgumentError as e:
         raise ConfigError(f"model.kwargs: {e}") from None
 

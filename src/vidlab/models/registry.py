@@ -222,6 +222,23 @@ def check_arguments(spec: ModelSpec, overrides: dict) -> None:
             raise ModelArgumentError(_no_such_argument(spec, key))
 
 
+def check_fixed_arguments(spec: ModelSpec, overrides: dict) -> None:
+    """Refuse ``overrides`` that ``spec``'s builder sets itself (e.g. ``stage_blocks`` of a named ResNet
+    depth), which its signature cannot show: the builder is tried on the ``meta`` device (no memory, no
+    initialisation cost). Other failures of that trial are left to the real build."""
+    if not overrides:
+        return
+    try:
+        with torch.device("meta"):
+            spec.builder(num_classes=spec.num_classes, **overrides)
+    except TypeError as e:
+        bad = [k for k in overrides if f"argument '{k}'" in str(e)]
+        if bad and "multiple values" in str(e):
+            raise ModelArgumentError(f"{spec.name} sets {bad[0]!r} itself; it cannot be overridden") from None
+    except Exception:  # noqa: BLE001 - a value the real build judges (with its own message), or a meta-only limit
+        return
+
+
 def _no_such_argument(spec: ModelSpec, key: str) -> str:
     known = builder_arguments(spec)
     takes = f"; it takes {', '.join(known)}" if known else ("; it takes no arguments besides num_classes"
