@@ -3,11 +3,14 @@
 Two parts:
 
 * Pure Python, imported by the tests (no MMAction2 needed): :data:`REFERENCES`
-  (which MMAction2 recognizer each golden comes from, the input and the vidlab
-  architectures it converts to), :func:`mmaction2_keys` (the recognizer's
+  and :data:`MMA_REFERENCES` (which MMAction2 recognizer each golden comes
+  from, the input and the vidlab architectures it converts to: PySlowFast's
+  networks, and MMAction2's I3D and bare-lateral SlowFast onto the
+  ``_mmaction2`` architectures), :func:`mmaction2_keys` (the recognizer's
   ``state_dict`` keys and shapes, written from MMAction2's module names) and
   :func:`reference_input`.
-* A script that regenerates the golden logits stored in the test from
+* A script that regenerates the golden logits stored in the test
+  (``GOLDEN`` and ``MMA_GOLDEN`` of tests/convert/test_mmaction2.py) from
   MMAction2's real code. It builds each recognizer from MMAction2's own config
   file, checks that :func:`mmaction2_keys` lists exactly its ``state_dict``
   keys and shapes, sets every tensor with the shared fixture weight rule
@@ -20,7 +23,7 @@ Regenerate (about 2 minutes for the install, 1 minute for the run)::
     python3 -m venv /tmp/mmenv
     /tmp/mmenv/bin/pip install torch==2.14.1 torchvision==0.29.1 mmengine==0.10.7 \
         mmcv-lite==2.1.0 mmaction2==1.2.0 pytest
-    /tmp/mmenv/bin/python tests/mmaction_ref.py            # prints GOLDEN = {...}
+    /tmp/mmenv/bin/python tests/mmaction_ref.py            # prints GOLDEN = {...}, MMA_GOLDEN = {...}
     /tmp/mmenv/bin/python tests/mmaction_ref.py --save DIR # also writes state dicts/inputs/logits
 
 mmcv-lite 2.1.0, not 2.2.0: ``mmaction/__init__.py`` asserts mmcv < 2.2.0.
@@ -68,18 +71,29 @@ REFERENCES = {
                      (1, 3, 16, 112, 112), ("c3d",)),
 }
 
-# Recognizers that are NOT vidlab's networks; `--save` writes them too, to show the difference.
-DIAGNOSTIC = {
+# MMAction2's I3D (its stem strides time: conv1_stride_t = pool1_stride_t = 2) and its default SlowFast (bare
+# laterals, lateral_norm=False): not PySlowFast's networks (vidlab.convert.mmaction2 NOT_CONVERTED["i3d_r50"],
+# BARE_LATERAL_ARCHS); they convert onto the `_mmaction2` architectures. Goldens: MMA_GOLDEN.
+MMA_REFERENCES = {
+    # configs/_base_/models/i3d_r50.py
     "i3d_r50": Reference("recognition/i3d/i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb.py",
-                         (1, 3, 32, 64, 64), ("i3d_r50",)),
-    # The same with the stem's two temporal strides set to 1: then it is PySlowFast's I3D.
+                         (1, 3, 32, 64, 64), ("i3d_r50_mmaction2",)),
+    # the zoo SlowFast R50 8x8 (fusion kernel 7) and 4x16 (fusion kernel 5), both lateral_norm=False
+    "slowfast_r50_8x8": Reference("recognition/slowfast/slowfast_r50_8xb8-8x8x1-256e_kinetics400-rgb.py",
+                                  (1, 3, 16, 64, 64), ("slowfast_r50_8x8_mmaction2",)),
+    "slowfast_r50_4x16": Reference("recognition/slowfast/slowfast_r50_8xb8-4x16x1-256e_kinetics400-rgb.py",
+                                   (1, 3, 16, 64, 64), ("slowfast_r50_4x16_mmaction2",)),
+}
+
+# Recognizers no vidlab architecture computes (vidlab.convert.mmaction2 NOT_CONVERTED), and one variant that
+# shows the I3D difference; `--save` writes them too (no golden in the tests).
+DIAGNOSTIC = {
+    # MMAction2's I3D with the stem's two temporal strides set to 1: then it is PySlowFast's I3D (vidlab i3d_r50).
     "i3d_r50_stem_stride1": Reference(
         "recognition/i3d/i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb.py",
         (1, 3, 8, 64, 64), ("i3d_r50",), {"conv1_stride_t": 1, "pool1_stride_t": 1}),
     "c2d_r50": Reference("recognition/c2d/c2d_r50-in1k-pre_8xb32-8x8x1-100e_kinetics400-rgb.py",
                          (1, 3, 8, 64, 64), ("c2d_r50",)),
-    "slowfast_r50_8x8": Reference("recognition/slowfast/slowfast_r50_8xb8-8x8x1-256e_kinetics400-rgb.py",
-                                  (1, 3, 16, 64, 64), ("slowfast_r50_8x8",)),
     "i3d_nl_dot_product_r50": Reference(
         "recognition/i3d/i3d_imagenet-pretrained-r50-nl-dot-product_8xb8-32x2x1-100e_kinetics400-rgb.py",
         (1, 3, 32, 64, 64), ("i3d_nl_r50",)),
@@ -94,8 +108,6 @@ DIAGNOSTIC = {
 # Recognizers whose keys the tests use without a golden (refusals, key-level loads): the script
 # only checks mmaction2_keys against them.
 KEYS_ONLY = {
-    "i3d_r50": DIAGNOSTIC["i3d_r50"],
-    "slowfast_r50_8x8": DIAGNOSTIC["slowfast_r50_8x8"],
     # SlowFast R101 8x8 with BN+ReLU laterals and PySlowFast's fusion kernel 5 (MMAction2's R101 config uses 7).
     "slowfast_r101_8x8_lateral_norm_k5": Reference(
         "recognition/slowfast/slowfast_r101_8xb8-8x8x1-256e_kinetics400-rgb.py", (1, 3, 16, 64, 64),
@@ -212,7 +224,7 @@ def _c3d() -> list:
 
 def mmaction2_keys(name: str) -> list[tuple[str, tuple]]:
     """``(key, shape)`` of every entry of the MMAction2 recognizer ``name``'s
-    ``state_dict`` (the names of :data:`REFERENCES` and :data:`KEYS_ONLY`)."""
+    ``state_dict`` (the names of :data:`REFERENCES`, :data:`MMA_REFERENCES` and :data:`KEYS_ONLY`)."""
     if name == "slowonly_r50":
         inflate = [[0] * 3, [0] * 4, [1] * 6, [1] * 3]
         return (_resnet3d_pathway("backbone.", base=64, conv1_kernel=(1, 7, 7), inflate=inflate)
@@ -227,6 +239,8 @@ def mmaction2_keys(name: str) -> list[tuple[str, tuple]]:
         return _slowfast(7, False)
     if name == "slowfast_r50_4x16_lateral_norm":
         return _slowfast(5, True)
+    if name == "slowfast_r50_4x16":
+        return _slowfast(5, False)
     if name == "slowfast_r101_8x8_lateral_norm_k5":
         return _slowfast(5, True, blocks=(3, 4, 23, 3))
     if name == "x3d_s":
@@ -326,20 +340,21 @@ def main(argv=None) -> None:
     from conftest import fixture_tensor
 
     torch.set_num_threads(2)
-    todo = dict(REFERENCES)
+    tables = [("GOLDEN", REFERENCES, True), ("MMA_GOLDEN", MMA_REFERENCES, True)]
     if args.save:
-        todo.update(DIAGNOSTIC)
         args.save.mkdir(parents=True, exist_ok=True)
-    print("GOLDEN = {")
-    for name, ref in todo.items():
-        state, x, logits, logits64 = run_reference(name, ref, fixture_tensor, keys=name in REFERENCES)
-        values = ", ".join(f"{v:.8g}" for v in logits[0].tolist())
-        diff = (logits.double() - logits64).abs().max().item()
-        print(f"    {name!r}: [{values}],  # fp32 vs fp64 {diff:.1e}")
-        if args.save:
-            torch.save({"state_dict": state, "input": x, "logits": logits, "logits64": logits64,
-                        "config": ref.config, "overrides": ref.overrides}, args.save / f"{name}.pth")
-    print("}")
+        tables.append(("DIAGNOSTIC", DIAGNOSTIC, False))  # printed and saved, no golden of the tests
+    for table, refs, keys in tables:
+        print(f"{table} = {{")
+        for name, ref in refs.items():
+            state, x, logits, logits64 = run_reference(name, ref, fixture_tensor, keys=keys)
+            values = ", ".join(f"{v:.8g}" for v in logits[0].tolist())
+            diff = (logits.double() - logits64).abs().max().item()
+            print(f"    {name!r}: [{values}],  # fp32 vs fp64 {diff:.1e}")
+            if args.save:
+                torch.save({"state_dict": state, "input": x, "logits": logits, "logits64": logits64,
+                            "config": ref.config, "overrides": ref.overrides}, args.save / f"{name}.pth")
+        print("}")
     for name, ref in KEYS_ONLY.items():
         check_keys(name, build_mmaction2(ref))
         print(f"# mmaction2_keys({name!r}) == MMAction2's state_dict keys and shapes")

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 import vidlab.convert  # noqa: F401  (registers the converters)
-from mmaction_ref import DIAGNOSTIC, NUM_CLASSES, REFERENCES, Reference, mmaction2_keys, reference_input
+from mmaction_ref import MMA_REFERENCES, NUM_CLASSES, REFERENCES, mmaction2_keys, reference_input
 from vidlab import models
 from vidlab.apps.cli import main
 from vidlab.convert import ConversionError, get_mapper, supported
@@ -37,17 +37,9 @@ GOLDEN = {
 CASES = [(name, arch) for name, ref in REFERENCES.items() for arch in ref.archs]
 
 # MMAction2 recognizers that convert onto the `_mmaction2` architectures (MMAction2's I3D and its default
-# SlowFast with bare laterals), with their goldens: MMAction2 1.2.0's logits computed as tests/mmaction_ref.py
-# computes GOLDEN (its run_reference, same versions, CPU, 2 threads; fp32 vs fp64 <= 2.0e-6), on these
-# references' inputs.
-MMA_REFERENCES = {
-    "i3d_r50": DIAGNOSTIC["i3d_r50"],  # configs/_base_/models/i3d_r50.py: conv1_stride_t = pool1_stride_t = 2
-    "slowfast_r50_8x8": DIAGNOSTIC["slowfast_r50_8x8"],  # zoo slowfast_r50_8xb8-8x8x1-256e (lateral_norm=False)
-    "slowfast_r50_4x16": Reference("recognition/slowfast/slowfast_r50_8xb8-4x16x1-256e_kinetics400-rgb.py",
-                                   (1, 3, 16, 64, 64), ("slowfast_r50_4x16_mmaction2",)),
-}
-MMA_ARCHS = {"i3d_r50": "i3d_r50_mmaction2", "slowfast_r50_8x8": "slowfast_r50_8x8_mmaction2",
-             "slowfast_r50_4x16": "slowfast_r50_4x16_mmaction2"}
+# SlowFast with bare laterals: mmaction_ref.MMA_REFERENCES), with their goldens: MMAction2 1.2.0's logits, as
+# tests/mmaction_ref.py prints them (MMA_GOLDEN; same versions, CPU, 2 threads; fp32 vs fp64 <= 2.0e-6).
+MMA_ARCHS = {name: ref.archs[0] for name, ref in MMA_REFERENCES.items()}
 MMA_GOLDEN = {
     "i3d_r50": [-2.3530743, 1.7711557, 0.74496472, 3.2612364, -1.8989596, -2.8141091, -0.088632852],
     "slowfast_r50_8x8": [-2.1659973, 0.98292184, 0.3481099, 1.5683588, 1.8273946, -3.007653, 0.1850508],
@@ -236,7 +228,7 @@ def test_goldens_against_live_mmaction2(weight_rule):
         _, _, logits, _ = run_reference(name, ref, weight_rule)
         torch.testing.assert_close(logits, torch.tensor([GOLDEN[name]]), rtol=0, atol=1e-5)
     for name, ref in MMA_REFERENCES.items():
-        _, _, logits, _ = run_reference(name, ref, weight_rule, keys=name in ("i3d_r50", "slowfast_r50_8x8"))
+        _, _, logits, _ = run_reference(name, ref, weight_rule)
         torch.testing.assert_close(logits, torch.tensor([MMA_GOLDEN[name]]), rtol=0, atol=1e-5)
 
 
@@ -277,9 +269,12 @@ def _mmaction2_state_of(model) -> dict:
 
 def _documented_keys(name: str) -> dict:
     """The MMAction2 recognizer's keys and shapes (tests/mmaction_ref.py, checked there against MMAction2)."""
-    if name == "slowfast_r50_4x16":  # the 4x16 of the lateral_norm=True reference without its lateral BNs
-        return {k: s for k, s in mmaction2_keys("slowfast_r50_4x16_lateral_norm") if "_lateral.bn." not in k}
     return dict(mmaction2_keys(name))
+
+
+def test_bare_lateral_4x16_keys_are_the_lateral_norm_reference_without_its_lateral_bns():
+    bare = mmaction2_keys("slowfast_r50_4x16")
+    assert bare == [(k, s) for k, s in mmaction2_keys("slowfast_r50_4x16_lateral_norm") if "_lateral.bn." not in k]
 
 
 @pytest.mark.parametrize("name", sorted(MMA_ARCHS))
