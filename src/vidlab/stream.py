@@ -7,7 +7,9 @@ model's own clip span (``num_frames * sampling_rate`` frames at its
 ``target_fps``, as in ``vidlab classify``) and start ``stride`` seconds apart
 (default: a quarter span); each window is classified as soon as its last frame
 has arrived, and the reported action is the mean of the last ``smooth``
-windows' probabilities (temporal smoothing, ``smooth=1``: none).
+windows' probabilities (temporal smoothing, ``smooth=1``: none). Scores are
+softmax probabilities, or per-class sigmoids for a multi-label checkpoint
+(:func:`vidlab.models.is_multi_label`), as in ``vidlab classify``.
 
 A window samples the same frames and runs the same transform as
 :func:`vidlab.engine.inference.classify_video` would for a window starting at
@@ -35,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vidlab.engine.inference import Preprocessing
+from vidlab.engine.inference import Preprocessing, activation_of, class_scores
 from vidlab.errors import VidlabError
 
 
@@ -182,6 +184,7 @@ class OnlineRecognizer(SlidingWindows):
         meta = getattr(model, "meta", {}) or {}
         n = int(meta.get("num_classes") or 0)
         self.labels = labels or meta.get("labels") or [str(i) for i in range(max(n, 1))]
+        self.activation = activation_of(meta)  # "sigmoid" for a multi-label checkpoint
         self.fps = float(fps)
         span = clip_size(pre.num_frames, pre.sampling_rate, self.fps, pre.target_fps)  # source frames, >= 1
         super().__init__(span, float(stride) * self.fps if stride else span / 4, pre.num_frames, self.preprocess)
@@ -219,7 +222,7 @@ class OnlineRecognizer(SlidingWindows):
     def _classify(self, w: Window, clip: torch.Tensor, index: int, arrived: float) -> StreamUpdate:
         # clip: (C, T, H, W)
         logits = self.model(clip[None].to(self.device)).float()
-        probs = logits.softmax(-1)[0].cpu()
+        probs = class_scores(logits, self.activation)[0].cpu()
         self._recent.append(probs)
         smoothed = torch.stack(list(self._recent)).mean(0)
         latency = (time.perf_counter() - arrived) * 1000
@@ -440,7 +443,7 @@ def run_stream(
         "processed_fps": round(frames / wall, 2) if wall > 0 else 0.0,
         "realtime_factor": round(frames / wall / src.fps, 3) if wall > 0 else 0.0,
         "windows": rec.windows_done, "span_frames": round(rec.span, 3), "stride_frames": round(rec.stride, 3),
-        "smooth": smooth,
+        "smooth": smooth, "activation": rec.activation,
         "latency_ms": {"mean": round(float(lat.mean()), 3), "p50": round(float(np.percentile(lat, 50)), 3),
                        "p90": round(float(np.percentile(lat, 90)), 3), "max": round(float(lat.max()), 3)},
         "last": last.as_dict() if last else None,

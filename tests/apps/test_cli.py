@@ -83,6 +83,50 @@ def test_classify_bad_checkpoint(tmp_path, capsys):
     assert "not found" in _one_error_line(err)
 
 
+def test_classify_a_multi_label_checkpoint_prints_sigmoids(checkpoint, real_dir, tmp_path, capsys):
+    # the same weights with the sidecar flag: per-class sigmoids, the video's the max over the windows
+    model = models.load(checkpoint)
+    multi = models.save(model, tmp_path / "multi", preprocessing={**model.meta["preprocessing"], "multi_label": True})
+    video = str(real_dir / "asl_gestures/again.mkv")
+    seen = []
+    hook = model.register_forward_hook(lambda mod, args, out: seen.append(out.float()))
+    from vidlab.engine.inference import classify_video
+
+    classify_video(model, video, topk=3)  # the reference logits, one centre-crop view per window
+    hook.remove()
+    sig = torch.cat(seen).double().sigmoid()
+    code, out, err = run(["classify", video, "--checkpoint", str(multi), "--topk", "3", "--json", "--no-fast"], capsys)
+    assert code == 0, err
+    (res,) = json.loads(out)
+    assert res["activation"] == "sigmoid" and res["aggregation"] == "max" and len(res["windows"]) == len(sig)
+    for w, s in zip(res["windows"], sig):
+        assert [t["score"] for t in sorted(w["top"], key=lambda t: t["index"])] == pytest.approx(s.tolist(), abs=1e-6)
+    assert [t["score"] for t in sorted(res["top"], key=lambda t: t["index"])] == pytest.approx(
+        sig.amax(0).tolist(), abs=1e-6)
+    assert abs(sum(t["score"] for t in res["top"]) - 1.0) > 0.1
+    code, out, err = run(["classify", video, "--checkpoint", str(multi), "--topk", "1", "--no-fast"], capsys)
+    assert code == 0 and f"(sigmoid, max over {len(sig)} windows" in out, out
+    code, out, err = run(["classify", video, "--checkpoint", str(checkpoint), "--topk", "1", "--no-fast"], capsys)
+    assert code == 0 and f"(softmax, mean over {len(sig)} windows" in out, out
+
+
+def test_convert_multi_label_writes_the_flag(tmp_path, capsys):
+    torch.manual_seed(1)
+    src = models.build("i3d_r10_tiny", num_classes=6)
+    torch.save({"model_state": src.state_dict()}, tmp_path / "charades.pyth")  # PySlowFast's layout
+    args = ["convert", "--from", "pyslowfast", "--arch", "i3d_r10_tiny", str(tmp_path / "charades.pyth")]
+    code, out, err = run([*args, str(tmp_path / "multi"), "--multi-label", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["multi_label"] is True and json.loads(out)["num_classes"] == 6
+    meta = models.read_meta(tmp_path / "multi")
+    assert meta["preprocessing"] == {**models.get_spec("i3d_r10_tiny").preprocessing(), "multi_label": True}
+    assert models.is_multi_label(meta)
+    code, out, err = run([*args, str(tmp_path / "single")], capsys)
+    assert code == 0 and "6 classes, from pyslowfast" in out, err
+    meta = models.read_meta(tmp_path / "single")
+    assert "multi_label" not in meta["preprocessing"] and not models.is_multi_label(meta)
+
+
 def test_train_bad_config_and_override(tmp_path, capsys):
     code, _, err = run(["train", "--config", str(tmp_path / "missing.yaml")], capsys)
     assert code == 2 and "config file not found" in _one_error_line(err)

@@ -1,6 +1,7 @@
 """Straightforward re-statements of the reference sampling rules, for tests only.
 
-Written from the rules (PySlowFast ``slowfast/datasets/decoder.py`` at main;
+Written from the rules (PySlowFast ``slowfast/datasets/decoder.py`` at main, and its
+frame-list loaders ``slowfast/datasets/ssv2.py`` / ``charades.py`` at commit 287ec00;
 MMAction2 1.2.0 ``mmaction/datasets/transforms/loading.py`` and 0.24.1
 ``mmaction/datasets/pipelines/loading.py``) as plain loops over Python
 scalars, independently of :mod:`vidlab.data.sampling`. Deterministic (test
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 # -- PySlowFast ---------------------------------------------------------------
@@ -45,6 +47,26 @@ def slowfast_train_start_range(video_size: int, num_frames: int, sampling_rate: 
         size = size / target_fps * video_fps
     size = max(1.0, size)
     return max(video_size - size, 0), size
+
+
+def slowfast_ssv2_test(video_length: int, num_frames: int) -> list[int]:
+    """``ssv2.py`` ``get_seq_frames`` outside training: one frame per segment, its middle."""
+    seg_size = float(video_length - 1) / num_frames
+    seq = []
+    for i in range(num_frames):
+        start = int(np.round(seg_size * i))
+        end = int(np.round(seg_size * (i + 1)))
+        seq.append((start + end) // 2)
+    return seq
+
+
+def slowfast_charades_test(video_length: int, num_frames: int, sampling_rate: int, temporal_index: int,
+                           num_views: int) -> list[int]:
+    """``charades.py`` ``get_seq_frames`` for test view ``temporal_index`` of ``num_views``."""
+    clip_length = (num_frames - 1) * sampling_rate + 1
+    gap = float(max(video_length - clip_length, 0)) / (num_views - 1)
+    start = int(round(gap * temporal_index))
+    return [max(min(start + i * sampling_rate, video_length - 1), 0) for i in range(num_frames)]
 
 
 # -- MMAction2 SampleFrames -----------------------------------------------------

@@ -265,6 +265,44 @@ def test_files_of_one_published_name_are_cached_apart_with_their_own_classes_and
     assert len(server.requests) == before
 
 
+def test_the_entry_preprocessing_and_name_reach_the_sidecar(published, server, register, make_entry, real_dir):
+    # an entry that states nothing: the architecture's preprocessing, as before, and the entry's name
+    meta = models.read_meta(hub.download(published, progress=False))
+    assert meta["hub_entry"] == published.name
+    assert meta["preprocessing"] == models.get_spec(ARCH).preprocessing() and "multi_label" not in meta["preprocessing"]
+    # the Charades entries' {"fps": 24, "multi_label": True}, merged over the spec's (whose mean/std stay)
+    stated = hub.get_entry("slow_r50_8x8.charades").preprocessing
+    assert stated == {"fps": 24, "multi_label": True}
+    torch.manual_seed(6)
+    buf = io.BytesIO()
+    torch.save({"model_state": models.build(ARCH, num_classes=157).state_dict()}, buf)
+    server.files[f"charades/{FILE}"] = buf.getvalue()
+    charades = register(make_entry(server.url(f"charades/{FILE}"), name=f"{ARCH}.charades", tag="charades",
+                                   labels="charades", num_classes=157, local_name=f"charades_{FILE}",
+                                   preprocessing=dict(stated)))
+    assert charades.resolved_preprocessing()["multi_label"] is True
+    model = models.load(hub.download(charades, progress=False))
+    pre = model.meta["preprocessing"]
+    assert pre == {**models.get_spec(ARCH).preprocessing(), "fps": 24, "multi_label": True}
+    assert pre == charades.resolved_preprocessing()
+    assert (pre["mean"], pre["std"]) == ([0.5] * 3, [0.25] * 3)  # the tiny test architecture's own
+    assert model.meta["hub_entry"] == f"{ARCH}.charades" and models.is_multi_label(model.meta)
+    # a new classifier on its features is no longer the entry's (nor known to be multi-label)
+    five = models.build(ARCH, num_classes=5, weights="charades")
+    assert "hub_entry" not in five.meta and not models.is_multi_label(five.meta) and five.meta["preprocessing"]["fps"] == 24
+    # and classify scores it with sigmoids (157 independent classes)
+    from vidlab.engine.inference import classify_video
+
+    res = classify_video(model, str(real_dir / "asl_gestures/again.mkv"), topk=157)
+    assert res["activation"] == "sigmoid" and len(res["top"]) == 157
+    assert sum(t["score"] for t in res["top"]) > 2.0  # sigmoids, not a distribution over the classes
+    # an entry that states its own mean/std (torchvision's) overrides the spec's
+    mine = register(make_entry(server.url(FILE), name=f"{ARCH}.norm", tag="norm", sha256=published.sha256,
+                               preprocessing={"mean": [0.4, 0.4, 0.4], "std": [0.2, 0.2, 0.2], "fps": 15}))
+    pre = models.read_meta(hub.download(mine, progress=False))["preprocessing"]
+    assert (pre["mean"], pre["std"], pre["fps"]) == ([0.4] * 3, [0.2] * 3, 15) and "multi_label" not in pre
+
+
 _WORKER = textwrap.dedent("""
     import json, os, sys, time
     from pathlib import Path

@@ -54,6 +54,23 @@ def test_windows_equal_classify_video(tiny_checkpoint, real_dir, target_fps):
         assert u.latency_ms >= 0
 
 
+def test_a_multi_label_model_streams_the_sigmoids_classify_gives(tiny_checkpoint, real_dir):
+    model = models.load(tiny_checkpoint)
+    model.meta["preprocessing"] = {**model.meta["preprocessing"], "multi_label": True}
+    video = real_dir / RUNNING
+    ref = classify_video(model, str(video), topk=5)
+    rec = OnlineRecognizer(model, 25.0, smooth=1, topk=5)
+    rec.stride = rec.span
+    updates = feed(rec, video)
+    assert rec.activation == ref["activation"] == "sigmoid" and len(updates) == len(ref["windows"]) - 1
+    for u, w in zip(updates, ref["windows"]):
+        assert u.start == pytest.approx(w["start_sec"], abs=1e-3)
+        got, want = ({t["index"]: t["score"] for t in top} for top in (u.raw_top, w["top"]))
+        assert got.keys() == want.keys() == set(range(5))
+        np.testing.assert_allclose([got[i] for i in range(5)], [want[i] for i in range(5)], atol=2e-6)
+    assert max(abs(sum(t["score"] for t in u.raw_top) - 1.0) for u in updates) > 0.1  # not a softmax
+
+
 def test_smoothing_is_the_mean_of_the_last_windows(tiny_model, real_dir):
     raw = OnlineRecognizer(tiny_model, 25.0, smooth=1, topk=5)
     smoothed = OnlineRecognizer(tiny_model, 25.0, smooth=3, topk=5)

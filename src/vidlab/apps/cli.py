@@ -103,7 +103,11 @@ def classify(
                                                 "eval-tal` scores it)."),
 ):
     """Classify videos with sliding windows: per-window and whole-video top-k (--segments: and labelled
-    segments, from the per-window probabilities)."""
+    segments, from the per-window probabilities).
+
+    Scores are softmax probabilities averaged over the windows; a multi-label checkpoint's (its sidecar's
+    preprocessing.multi_label, e.g. Charades) are per-class sigmoids, the video's the max over the windows.
+    The output names the activation (JSON: "activation")."""
     from tqdm.auto import tqdm
 
     from vidlab import models
@@ -157,7 +161,8 @@ def classify(
         results.append(res)
         if not as_json:
             tops = ", ".join(f"{t['label']} {t['score']:.3f}" for t in res["top"])
-            print(f"{v}: {tops}  ({len(res['windows'])} windows, {res['duration']:.1f} s)")
+            how = "sigmoid, max" if res["activation"] == "sigmoid" else "softmax, mean"
+            print(f"{v}: {tops}  ({how} over {len(res['windows'])} windows, {res['duration']:.1f} s)")
             for d in res.get("segments", []):
                 print(f"  {d['segment'][0]:8.2f} {d['segment'][1]:8.2f}  {d['label']}  {d['score']:.3f}")
     if segments_out is not None:
@@ -322,7 +327,9 @@ def evaluate(
                                  "PyTorchVideo: 10 x 3 views, short side = crop = the test crop, the fully "
                                  "convolutional head; MMAction2: its family's config, e.g. 10 clips x 3 crops at "
                                  "256 (VideoMAE 5, Swin 4 clips at 224; X3D at 30 fps; C3D 1 crop of 112), "
-                                 "SampleFrames test-mode clips at the video's frame rate, global pooling)."),
+                                 "SampleFrames test-mode clips at the video's frame rate, global pooling; "
+                                 "PySlowFast/PyTorchVideo SSv2: one frame per segment; Charades: max of the "
+                                 "sigmoids over the views, mAP)."),
     batch_size: int = typer.Option(4, "--batch-size", min=1),
     out: Optional[Path] = typer.Option(None, "--out", help="Write a report (Markdown/HTML + confusion matrix) here."),
     as_json: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
@@ -332,7 +339,9 @@ def evaluate(
     --protocol source scores a converted zoo checkpoint the way its source did, so it reproduces the
     published number: PySlowFast (softmax at every position of the sliding head, then the mean),
     PyTorchVideo (mean of the per-position logits) or MMAction2 (its config's test pipeline: SampleFrames
-    test-mode clips, Resize + ThreeCrop, global pooling, softmax averaged over the views)."""
+    test-mode clips, Resize + ThreeCrop, global pooling, softmax averaged over the views); SSv2 and Charades
+    checkpoints of PySlowFast/PyTorchVideo get their data set's frame sampling. A multi-label checkpoint
+    (Charades) is scored by mAP, its views combined by the max of the sigmoids."""
     from vidlab.apps.cli_hub import checkpoint_for
     from vidlab.apps.evaluate import run_eval
 
@@ -342,6 +351,9 @@ def evaluate(
                    batch_size=batch_size, out=out, protocol=protocol)
     if as_json:
         print_json(res)
+    elif res.get("multi_label"):
+        print(f"videos {res['num_videos']}  mAP {res['mAP']:.4f}  clip mAP {res['clip_mAP']:.4f}  "
+              f"hit@1 {res['hit@1']:.4f}  ({res['classes_with_positives']} classes with a positive video)")
     else:
         print(f"videos {res['num_videos']}  top-1 {res['top1']:.4f}  top-5 {res['top5']:.4f}  "
               f"mean class {res['mean_class_accuracy']:.4f}  clip top-1 {res['clip_top1']:.4f}")
@@ -389,6 +401,10 @@ def convert(
                                                    "c3d-pytorch (DavideA/c3d-pytorch's c3d.pickle)."),
     arch: str = typer.Option(..., "--arch", help="vidlab architecture (see `vidlab models`)."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="Label map file to store in the sidecar."),
+    multi_label: bool = typer.Option(False, "--multi-label",
+                                     help="The classes are independent (trained with sigmoid/BCE, e.g. Charades): "
+                                          "the sidecar records preprocessing.multi_label, so classify and eval "
+                                          "score with per-class sigmoids."),
     as_json: bool = typer.Option(False, "--json", help="Print what was converted as JSON."),
 ):
     """Convert a PySlowFast/pytorchvideo/torchvision/MMAction2/Hugging Face/c3d-pytorch checkpoint, strictly:
@@ -400,11 +416,13 @@ def convert(
         from vidlab.io import read_label_map
 
         names = read_label_map(labels)
-    path, info = convert_checkpoint(source, arch, src, dst, labels=names)
+    path, info = convert_checkpoint(source, arch, src, dst, labels=names,
+                                    preprocessing={"multi_label": True} if multi_label else None)
     if as_json:
-        print_json({"checkpoint": str(path), **info})
+        print_json({"checkpoint": str(path), "multi_label": multi_label, **info})
     else:
-        print(f"wrote {path} ({info['arch']}, {info['num_classes']} classes, from {source})")
+        kind = ", multi-label" if multi_label else ""
+        print(f"wrote {path} ({info['arch']}, {info['num_classes']} classes{kind}, from {source})")
 
 
 @app.command()

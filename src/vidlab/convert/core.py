@@ -113,23 +113,30 @@ def convert(source: str, arch: str, src: str | os.PathLike, *, num_classes: int 
 
 
 def convert_checkpoint(source: str, arch: str, src, dst, *, labels: list[str] | None = None,
-                       num_classes: int | None = None) -> tuple[Path, dict]:
-    """Convert and write a vidlab checkpoint (safetensors + sidecar) at ``dst``."""
+                       num_classes: int | None = None, preprocessing: dict | None = None,
+                       meta: dict | None = None) -> tuple[Path, dict]:
+    """Convert and write a vidlab checkpoint (safetensors + sidecar) at ``dst``.
+
+    The sidecar's ``preprocessing`` is the architecture's (:meth:`~vidlab.models.ModelSpec.preprocessing`),
+    with the source's normalisation where it has its own (MMAction2), updated with ``preprocessing``: what
+    the published checkpoint states (``fps``, ``multi_label``, ...; its ``mean``/``std`` only where given).
+    ``meta``: further sidecar keys (the hub records ``hub_entry``), under the ones written here."""
     model, info = convert(source, arch, src, num_classes=num_classes)
     if labels is None and info.get("labels"):  # a Hugging Face folder's id2label
         labels = list(info["labels"])
     if labels is not None and len(labels) != info["num_classes"]:
         raise ConversionError(f"{len(labels)} labels given for a {info['num_classes']}-class classifier")
     spec = models.get_spec(arch)
-    preprocessing = spec.preprocessing()
+    pre = spec.preprocessing()
     if source == "mmaction2":  # MMAction2 normalises with its own constants (ImageNet for the ResNets)
         from vidlab.convert.mmaction2 import PREPROCESSING
 
         norm = PREPROCESSING.get(spec.name, {})
-        preprocessing.update({k: list(v) for k, v in norm.items()})
-    path = models.save(model, dst, arch=spec.name, num_classes=info["num_classes"], labels=labels,
-                       model_kwargs=info.get("model_kwargs", {}), preprocessing=preprocessing,
-                       provenance={"converted_from": info})
+        pre.update({k: list(v) for k, v in norm.items()})
+    pre.update(preprocessing or {})
+    doc = {**(meta or {}), "arch": spec.name, "num_classes": info["num_classes"], "labels": labels,
+           "model_kwargs": info.get("model_kwargs", {}), "preprocessing": pre, "provenance": {"converted_from": info}}
+    path = models.save(model, dst, **doc)
     return path, info
 
 

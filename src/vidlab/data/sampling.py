@@ -28,6 +28,18 @@ here (no code taken from them):
   ``UntrimmedSampleFrames`` -> :func:`untrimmed_sample_frames`; 1.x
   ``UniformSample`` (SSv2-style) -> :func:`uniform_sample`. MMAction2's
   ``frame_inds`` is the flattened output plus the dataset's ``start_index``.
+- PySlowFast's frame-list loaders (same commit): ``slowfast/datasets/ssv2.py``
+  (``get_seq_frames``) -> :func:`ssv2_segment_indices`, which is also
+  PyTorchVideo 0.1.5's ``SSv2._sample_clip_frames`` (``pytorchvideo/data/ssv2.py``);
+  ``slowfast/datasets/charades.py`` (``get_seq_frames``) ->
+  :func:`pyslowfast_charades_view_indices`; PyTorchVideo 0.1.5's ``Charades``
+  (``pytorchvideo/data/charades.py``) under ``ConstantClipsPerVideoSampler``
+  (``clip_sampling.py``) and ``FrameVideo`` (``frame_video.py``), as PySlowFast's
+  ``Ptvcharades`` (``slowfast/datasets/ptv_datasets.py``) builds it ->
+  :func:`pytorchvideo_charades_view_indices`. These index a *frame list* (JPEG
+  frames extracted at a fixed rate: SSv2 at 30 fps, ``DATASET.md``; Charades'
+  ``Charades_v1_rgb`` at 24 fps); :func:`frame_list_view_indices` maps them onto
+  the decoded video (:func:`frame_list_length`, :func:`frame_list_to_video`).
 
 Who uses what in vidlab:
 
@@ -47,7 +59,10 @@ Who uses what in vidlab:
   :class:`~vidlab.data.datasets.VideoListDataset` with
   ``view_rule="mmaction2"`` (``vidlab eval --protocol source`` on a checkpoint
   converted from MMAction2) takes its test views from
-  :func:`mmaction2_view_indices`, i.e. :func:`sample_frames` in 1.x test mode.
+  :func:`mmaction2_view_indices`, i.e. :func:`sample_frames` in 1.x test mode;
+  with a rule of :data:`FRAME_LIST_RULES` (``vidlab eval --protocol source`` on
+  a PySlowFast / PyTorchVideo SSv2 or Charades checkpoint) from
+  :func:`frame_list_view_indices`.
 
 Randomness: training draws take an ``np.random.Generator``. Where the
 reference draws from NumPy's (or Python's) global state, vidlab draws the same
@@ -60,6 +75,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Literal
 
 import numpy as np
@@ -484,6 +500,124 @@ def uniform_sample(
         return rng.integers(bounds[:-1], bounds[1:] + 1)[None, :].astype(np.int64)
     shift = np.floor((seg / (num_clips + 1)) * np.arange(1, num_clips + 1)).astype(np.int64)
     return bounds[None, :-1] + shift[:, None]
+
+
+# -- frame lists: PySlowFast's SSv2 and Charades loaders ---------------------------
+
+
+def frame_list_length(video_frames: int, video_fps: float | None = None, list_fps: float | None = None) -> int:
+    """Frames in a frame list extracted at ``list_fps`` from a video of ``video_frames`` frames at
+    ``video_fps``: ``round(video_frames * list_fps / video_fps)``, at least 1; ``video_frames``
+    itself when either rate is unknown (the video is the frame list)."""
+    if video_frames <= 0:
+        raise ValueError("video has no frames")
+    if not (video_fps and list_fps):
+        return int(video_frames)
+    return max(1, int(round(video_frames * float(list_fps) / float(video_fps))))
+
+
+def frame_list_to_video(indices, video_frames: int, video_fps: float | None = None,
+                        list_fps: float | None = None) -> np.ndarray:
+    """Frame-list indices -> indices of the decoded video: list frame j shows the video frame on screen
+    at ``j / list_fps`` seconds, ``floor(j * video_fps / list_fps)`` (clamped to the video); the same
+    indices when either rate is unknown. An approximation of the extraction (ffmpeg's ``-r`` picks
+    frames by its own timestamp rounding)."""
+    idx = np.asarray(indices, dtype=np.int64)
+    if video_fps and list_fps:
+        idx = np.floor(idx * (float(video_fps) / float(list_fps)) + 1e-9).astype(np.int64)
+    return np.clip(idx, 0, max(int(video_frames) - 1, 0))
+
+
+def ssv2_segment_indices(video_frames: int, num_frames: int) -> np.ndarray:
+    """PySlowFast's Something-Something v2 test clip (``ssv2.py`` ``get_seq_frames``, not in training
+    mode; PyTorchVideo's ``SSv2._sample_clip_frames`` with ``rand_sample=False`` is the same rule).
+
+    The frames ``0 .. n - 1`` are cut into ``num_frames`` segments of ``s = (n - 1) / num_frames``
+    frames; segment i runs from ``b_i = round(s * i)`` to ``b_{i+1}`` (NumPy's round: half to even)
+    and gives its middle frame ``(b_i + b_{i+1}) // 2``. One clip covers the whole video; the view
+    index does not enter (PySlowFast's test views of one video are the same frames)."""
+    if video_frames <= 0:
+        raise ValueError("video has no frames")
+    seg = float(video_frames - 1) / num_frames
+    bounds = np.round(seg * np.arange(num_frames + 1)).astype(np.int64)
+    return (bounds[:-1] + bounds[1:]) // 2
+
+
+def pyslowfast_charades_view_indices(video_frames: int, num_frames: int, sampling_rate: int,
+                                     num_views: int) -> list[np.ndarray]:
+    """PySlowFast's Charades test clips (``charades.py`` ``get_seq_frames``, temporal index
+    ``k = clip_idx // NUM_SPATIAL_CROPS``).
+
+    A clip spans ``L = (num_frames - 1) * sampling_rate + 1`` list frames; view k starts at
+    ``int(round(k * max(n - L, 0) / (num_views - 1)))`` (Python's round: half to even), so the first
+    view starts on frame 0 and the last ends on the last frame, and takes ``start + i * sampling_rate``
+    clamped to ``[0, n - 1]`` (a short video repeats its last frame). PySlowFast divides by
+    ``num_views - 1``: one view is a ``ZeroDivisionError`` there, a ``ValueError`` here."""
+    if video_frames <= 0:
+        raise ValueError("video has no frames")
+    if num_views < 2:
+        raise ValueError("PySlowFast's Charades test sampling spreads NUM_ENSEMBLE_VIEWS >= 2 clips (it divides "
+                         "by NUM_ENSEMBLE_VIEWS - 1)")
+    span = (num_frames - 1) * sampling_rate + 1
+    gap = float(max(video_frames - span, 0)) / (num_views - 1)
+    steps = np.arange(num_frames, dtype=np.int64) * sampling_rate
+    return [np.clip(int(round(gap * k)) + steps, 0, video_frames - 1) for k in range(num_views)]
+
+
+def pytorchvideo_charades_view_indices(video_frames: int, num_frames: int, sampling_rate: int, num_views: int, *,
+                                       frame_video_fps: float = 30.0, target_fps: float = 30.0) -> list[np.ndarray]:
+    """PyTorchVideo's Charades test clips as PySlowFast's ``Ptvcharades`` draws them.
+
+    ``FrameVideo.from_frame_paths`` gives the n list frames the rate ``frame_video_fps`` (its default
+    30, whatever the extraction rate), so the video lasts ``d = n / 30`` s; the clip lasts
+    ``c = ((num_frames - 1) * sampling_rate + 1) / DATA.TARGET_FPS`` s (default 30: ``L`` frames).
+    ``ConstantClipsPerVideoSampler`` starts clip k at ``t_k = k * max(d - c, 0) / num_views`` (exact
+    fractions of the float difference: the last clip ends before the video does, unlike
+    :func:`pyslowfast_charades_view_indices`), ``FrameVideo.get_clip(t_k, min(t_k + c, d))`` takes
+    the frames ``ceil(30 t_k) .. min(ceil(30 (t_k + c)), n) - 1`` and ``Charades._sample_clip_frames``
+    ``num_frames`` of those m at ``int(linspace(0, m - 1, num_frames))`` (float32). The arithmetic
+    follows the reference's float / ``Fraction`` mix, so borderline ceilings fall the same way."""
+    if video_frames <= 0:
+        raise ValueError("video has no frames")
+    duration = video_frames / frame_video_fps
+    clip = ((num_frames - 1) * sampling_rate + 1) / target_fps
+    max_start = Fraction(max(duration - clip, 0))
+    step = Fraction(max_start, num_views)
+    out = []
+    for k in range(num_views):
+        start = step * k
+        end = min(float(start) + clip, duration)
+        first = math.ceil(frame_video_fps * float(start))
+        last = min(math.ceil(frame_video_fps * end), video_frames)
+        m = max(last - first, 1)
+        pos = torch.linspace(0, m - 1, num_frames).clamp(0, m - 1).long().numpy()
+        out.append(np.minimum(first + pos, video_frames - 1).astype(np.int64))
+    return out
+
+
+#: ``view_rule`` names of the frame-list rules (:func:`frame_list_view_indices`).
+FRAME_LIST_RULES = ("pyslowfast_ssv2", "pyslowfast_charades", "pytorchvideo_charades")
+
+
+def frame_list_view_indices(rule: str, video_frames: int, num_frames: int, sampling_rate: int, num_views: int, *,
+                            video_fps: float | None = None, list_fps: float | None = None) -> list[np.ndarray]:
+    """The ``num_views`` test clips of a frame-list rule, as indices of the decoded video.
+
+    The video's frames are counted as a frame list at ``list_fps`` (:func:`frame_list_length`), the
+    rule picks list frames (``"pyslowfast_ssv2"``: :func:`ssv2_segment_indices`, the same clip for
+    every view; ``"pyslowfast_charades"``: :func:`pyslowfast_charades_view_indices`;
+    ``"pytorchvideo_charades"``: :func:`pytorchvideo_charades_view_indices`) and
+    :func:`frame_list_to_video` maps them back onto the video."""
+    n = frame_list_length(video_frames, video_fps, list_fps)
+    if rule == "pyslowfast_ssv2":
+        views = [ssv2_segment_indices(n, num_frames)] * num_views
+    elif rule == "pyslowfast_charades":
+        views = pyslowfast_charades_view_indices(n, num_frames, sampling_rate, num_views)
+    elif rule == "pytorchvideo_charades":
+        views = pytorchvideo_charades_view_indices(n, num_frames, sampling_rate, num_views)
+    else:
+        raise ValueError(f"unknown frame-list rule {rule!r}; choose one of {', '.join(FRAME_LIST_RULES)}")
+    return [frame_list_to_video(v, video_frames, video_fps, list_fps) for v in views]
 
 
 @dataclass(frozen=True)

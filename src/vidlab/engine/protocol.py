@@ -31,10 +31,38 @@ measured differently:
   decodes with decord (vidlab: PyAV; frame counts and pixels can differ on some files) and normalises
   on 0..255 (the same values up to float rounding).
 
+- **Something-Something v2 and Charades** (PySlowFast at commit 287ec00: ``slowfast/datasets/ssv2.py``,
+  ``charades.py``, ``ptv_datasets.py``, ``utils/meters.py``, ``models/head_helper.py``,
+  ``models/ptv_model_builder.py``, ``configs/{SSv2,Charades}/*.yaml`` and their ``pytorchvideo/``
+  configs; PyTorchVideo 0.1.5 ``pytorchvideo/data/{ssv2,charades,clip_sampling,frame_video}.py``). Both read
+  *frame lists*: SSv2 frames extracted at 30 fps (``slowfast/datasets/DATASET.md``), Charades'
+  ``Charades_v1_rgb`` frames (24 fps); vidlab counts the decoded video at that rate
+  (:func:`vidlab.data.sampling.frame_list_view_indices`). SSv2: one clip of ``DATA.NUM_FRAMES`` frames,
+  the middle frame of each of that many equal segments of the whole video
+  (:func:`~vidlab.data.sampling.ssv2_segment_indices`); PySlowFast's own configs
+  (``SSv2/SLOWFAST_16x8_R50.yaml``: 64 frames, rate 2) test 1 view x 1 crop of ``TEST_CROP_SIZE`` 256
+  (the ``_multigrid`` config: 224), and ``ssv2.py`` takes that one crop at ``spatial_idx = index %
+  NUM_SPATIAL_CROPS = 0``, the left (top) crop, where ``kinetics.py`` takes the centre; the
+  ``pytorchvideo/`` configs (the hub's SSv2 checkpoints) test 1 view x 3 crops at 256 (``Ptvssv2``
+  asserts ``NUM_ENSEMBLE_VIEWS == 1``). Softmax head (``MODEL.HEAD_ACT`` default), views summed.
+  Charades (``MULTI_LABEL: True``, ``ENSEMBLE_METHOD: max``, ``HEAD_ACT: sigmoid``, 10 views x 3 crops at
+  256): ``charades.py`` starts view k at ``round(k * max(n - L, 0) / (views - 1))`` with ``L = (T - 1) tau +
+  1`` (:func:`~vidlab.data.sampling.pyslowfast_charades_view_indices`); ``Ptvcharades`` (the hub's Charades
+  checkpoints) uses PyTorchVideo's ``ConstantClipsPerVideoSampler``, starts ``k * max(n - L, 0) / views``
+  (:func:`~vidlab.data.sampling.pytorchvideo_charades_view_indices`). The head is the fully convolutional
+  one with a *sigmoid* per position, then the mean (``head_helper.ResNetBasicHead`` and the
+  ``PTVResNet``/``PTVSlowFast`` wrappers the ``pytorchvideo/`` configs train: ``post_act`` then the mean
+  over positions, in eval mode); ``TestMeter`` keeps the element-wise max over a video's views and
+  ``get_map`` scores the mean over classes with a positive of scikit-learn's average precision
+  (:func:`vidlab.evaluation.multilabel.mean_average_precision`). Not reproduced: the frame lists' JPEG
+  frames (vidlab decodes the video and picks the frame on screen at each list frame's time; ffmpeg's
+  extraction rounds timestamps its own way), and the order of normalisation and resizing (PySlowFast and
+  PyTorchVideo normalise before the bilinear resize, vidlab after: equal up to float rounding).
+
 :class:`FullyConvTest` wraps a model of the ResNet, SlowFast or X3D families in that head (same
 weights, no copy); :func:`protocol_for` gives a checkpoint's protocol from its sidecar (the converter
-records the source) and its architecture; ``vidlab eval --protocol source`` applies both
-(:meth:`TestProtocol.test_model`, :meth:`TestProtocol.transform`).
+records the source; the dataset comes from :func:`dataset_of`) and its architecture; ``vidlab eval
+--protocol source`` applies both (:meth:`TestProtocol.test_model`, :meth:`TestProtocol.transform`).
 """
 
 from __future__ import annotations
@@ -57,7 +85,8 @@ class ProtocolError(VidlabError):
 
 
 HEADS = {"global": "global average pool", "softmax": "fully convolutional head, softmax per position",
-         "logits": "fully convolutional head, mean of the per-position logits"}
+         "logits": "fully convolutional head, mean of the per-position logits",
+         "sigmoid": "fully convolutional head, sigmoid per position, then the mean"}
 
 
 @dataclass(frozen=True)
@@ -67,13 +96,36 @@ class TestProtocol:
     crops: int
     test_crop: int | None  # None: the checkpoint's test scale
     target_fps: float | None
-    head: str  # "global", "softmax" (per-position softmax, then mean) or "logits" (mean of logits)
+    head: str  # "global", "softmax" (per-position softmax, then mean), "logits" (mean of logits), "sigmoid"
     source: str  # where the rule comes from
     head_x3d: str = "softmax"  # X3D's head (PyTorchVideo's X3D head has a softmax where its ResNets have none)
     test_scale: int | None = None  # the short side before cropping; None: the crop (short side = crop)
-    view_rule: str = "pyslowfast"  # temporal test views (VideoListDataset's view_rule): "pyslowfast" | "mmaction2"
-    crop_rule: str = "pyslowfast"  # resize + crops: "pyslowfast" (ClipTransform) | "mmaction2" (MMAction2TestTransform)
+    # temporal test views (VideoListDataset's view_rule): "pyslowfast" | "mmaction2" | a frame-list rule
+    # (vidlab.data.sampling.FRAME_LIST_RULES, counted at target_fps)
+    view_rule: str = "pyslowfast"
+    # resize + crops: "pyslowfast" (ClipTransform) | "mmaction2" (MMAction2TestTransform) | "pyslowfast_ssv2"
+    # (ClipTransform, but one crop is the first, left / top, one: FirstCropTransform)
+    crop_rule: str = "pyslowfast"
     slow_pathway: str = "linspace"  # SlowFast's Slow frames: "linspace" (PySlowFast) | "nearest" (MMAction2)
+    multi_label: bool = False  # sigmoid scores, mAP (Charades) instead of softmax top-k
+    ensemble: str = "sum"  # over a video's views: "sum" (= the mean) | "max" (PySlowFast DATA.ENSEMBLE_METHOD)
+    num_frames: int | None = None  # the config's DATA.NUM_FRAMES / SAMPLING_RATE; None: the checkpoint's
+    sampling_rate: int | None = None
+
+    @property
+    def frame_list(self) -> bool:
+        """Views from a frame-list rule (SSv2, Charades) at the protocol's own ``target_fps``."""
+        return self.view_rule not in ("pyslowfast", "mmaction2")
+
+    def check(self, views: int, crops: int) -> None:
+        """Refuse view counts the source's loader cannot make (a :class:`ProtocolError`)."""
+        if self.view_rule == "pyslowfast_ssv2" and views != 1:
+            raise ProtocolError(f"{self.name}: the SSv2 test clip spans the whole video (one frame per segment), "
+                                f"so there is one temporal view, not {views} (PySlowFast's configs and Ptvssv2: "
+                                f"NUM_ENSEMBLE_VIEWS 1): leave --views out")
+        if self.view_rule == "pyslowfast_charades" and views < 2:
+            raise ProtocolError(f"{self.name}: PySlowFast's Charades test sampling spreads at least 2 views (it "
+                                f"divides by NUM_ENSEMBLE_VIEWS - 1): use --views 2 or more")
 
     def head_for(self, arch: str | None) -> str:
         return self.head_x3d if (arch or "").startswith("x3d") else self.head
@@ -83,6 +135,19 @@ class TestProtocol:
         head = HEADS[self.head_for(arch)]
         size = crop or self.test_crop
         where = f"{size} px" if size else "the checkpoint's test scale"
+        if self.frame_list:
+            n_crops = crops or self.crops
+            cut = ("the left (top) crop" if n_crops == 1 and self.crop_rule == "pyslowfast_ssv2" else
+                   "the centre crop" if n_crops == 1 else "left / centre / right crops")
+            rate = f"{self.target_fps:g} fps"
+            clips = _FRAME_LIST_CLIPS[self.view_rule]
+            frames = (f", {self.num_frames} frames x rate {self.sampling_rate}" if self.num_frames else "")
+            score = ("max over the views of the scores, mAP" if self.multi_label and self.ensemble == "max" else
+                     "scores averaged over the views, mAP" if self.multi_label else
+                     "probabilities summed over the views")
+            return (f"{self.name}: {views or self.views} views x {n_crops} crops at {where} (short side = crop, "
+                    f"{cut}), {clips}, n = the video's frames counted at {rate}{frames}, {head}, {score} "
+                    f"({self.source})")
         if self.crop_rule == "pyslowfast":
             return (f"{self.name}: {views or self.views} views x {crops or self.crops} crops at {where} (short side "
                     f"= crop), {head} ({self.source})")
@@ -112,13 +177,17 @@ class TestProtocol:
 
     def transform(self, *, crop_size: int, test_scale: int, mean, std, spatial_crops: int) -> ClipTransform:
         """The test transform: vidlab's :class:`~vidlab.data.transforms.ClipTransform` or, for
-        ``crop_rule="mmaction2"``, :class:`MMAction2TestTransform`."""
+        ``crop_rule="mmaction2"``, :class:`MMAction2TestTransform` (``"pyslowfast_ssv2"``:
+        :class:`FirstCropTransform`)."""
         if self.crop_rule == "mmaction2":
             if spatial_crops == 3 and test_scale != crop_size:
                 raise ProtocolError(f"{self.name}: MMAction2's ThreeCrop cuts crops of the short side, and this "
                                     f"protocol resizes to {test_scale} for a {crop_size} px crop: use --crops 1")
             return MMAction2TestTransform(crop_size=crop_size, test_scale=test_scale, mean=tuple(mean),
                                           std=tuple(std), spatial_crops=spatial_crops)
+        if self.crop_rule == "pyslowfast_ssv2":
+            return FirstCropTransform(train=False, crop_size=crop_size, test_scale=test_scale, mean=mean, std=std,
+                                      spatial_crops=spatial_crops)
         return ClipTransform(train=False, crop_size=crop_size, test_scale=test_scale, mean=mean, std=std,
                              spatial_crops=spatial_crops)
 
@@ -181,14 +250,108 @@ MMACTION2_ARCHS: dict[str, TestProtocol] = {
 ARCH_PROTOCOLS: dict[str, dict[str, TestProtocol]] = {"mmaction2": MMACTION2_ARCHS}
 
 
+_FRAME_LIST_CLIPS = {
+    "pyslowfast_ssv2": "one clip: the middle frame of each of num_frames equal segments (ssv2.py, PyTorchVideo's "
+                       "SSv2)",
+    "pyslowfast_charades": "clip k starting at round(k (n - L) / (views - 1)) (charades.py)",
+    "pytorchvideo_charades": "clip k starting at k (n - L) / views (ConstantClipsPerVideoSampler)",
+}
+_PSF_REF = "PySlowFast 287ec00 "
+_SSV2_CFG = "configs/SSv2/SLOWFAST_16x8_R50.yaml"
+_CHARADES_CFG = "configs/Charades/SLOWFAST_16x8_R50.yaml"
+#: Charades' RGB frames (``Charades_v1_rgb``, the frames PySlowFast's frame lists name) are at 24 fps.
+CHARADES_FPS = 24.0
+#: PySlowFast's SSv2 frames: extracted at 30 fps (``slowfast/datasets/DATASET.md``: ``ffmpeg -r 30``).
+SSV2_FPS = 30.0
+
+#: The Something-Something v2 and Charades protocols, per source (module docstring).
+DATASET_PROTOCOLS: dict[tuple[str, str], TestProtocol] = {
+    ("pyslowfast", "ssv2"): TestProtocol(
+        "pyslowfast_ssv2", 1, 1, 256, SSV2_FPS, "softmax",
+        _PSF_REF + _SSV2_CFG + " (TEST 1 x 1, TEST_CROP_SIZE 256), slowfast/datasets/ssv2.py",
+        head_x3d="softmax", view_rule="pyslowfast_ssv2", crop_rule="pyslowfast_ssv2"),
+    ("pytorchvideo", "ssv2"): TestProtocol(
+        "pytorchvideo_ssv2", 1, 3, 256, SSV2_FPS, "softmax",
+        _PSF_REF + "configs/SSv2/pytorchvideo/*.yaml (TEST 1 x 3, TEST_CROP_SIZE 256), Ptvssv2 of "
+        "slowfast/datasets/ptv_datasets.py, PTVResNet/PTVSlowFast softmax head", head_x3d="softmax",
+        view_rule="pyslowfast_ssv2"),
+    ("pyslowfast", "charades"): TestProtocol(
+        "pyslowfast_charades", 10, 3, 256, CHARADES_FPS, "sigmoid",
+        _PSF_REF + _CHARADES_CFG + " (TEST 10 x 3, TEST_CROP_SIZE 256, HEAD_ACT sigmoid, ENSEMBLE_METHOD max), "
+        "slowfast/datasets/charades.py, TestMeter + get_map", head_x3d="sigmoid", view_rule="pyslowfast_charades",
+        multi_label=True, ensemble="max"),
+    ("pytorchvideo", "charades"): TestProtocol(
+        "pytorchvideo_charades", 10, 3, 256, CHARADES_FPS, "sigmoid",
+        _PSF_REF + "configs/Charades/pytorchvideo/*.yaml (TEST 10 x 3, TEST_CROP_SIZE 256, HEAD_ACT sigmoid, "
+        "ENSEMBLE_METHOD max), Ptvcharades of slowfast/datasets/ptv_datasets.py, TestMeter + get_map",
+        head_x3d="sigmoid", view_rule="pytorchvideo_charades", multi_label=True, ensemble="max"),
+}
+
+#: Label-set sizes that name a dataset when nothing else in the sidecar does.
+DATASET_CLASSES = {174: "ssv2", 157: "charades"}
+
+
+def _hub_entry_text(entry: Any) -> str:
+    """The hub entry a sidecar records (a name, or a dict with a name / tag / dataset / urls), as text."""
+    if isinstance(entry, dict):
+        parts = [entry.get(k) for k in ("name", "tag", "dataset", "local_name")]
+        parts += list(entry.get("urls") or ())
+        return " ".join(str(p) for p in parts if p)
+    return str(entry or "")
+
+
+def dataset_of(meta: dict) -> str | None:
+    """``"ssv2"``, ``"charades"`` or None (Kinetics and the rest) for a checkpoint's sidecar, from, in turn:
+    its hub entry (``meta["hub_entry"]``: a name such as ``slow_r50_8x8.charades`` or a dict), its
+    preprocessing (``multi_label``: Charades, the only multi-label classification data set PySlowFast
+    ships configs for; ``frame_sampling: "segments"``: SSv2), the size of its label set (174: SSv2,
+    157: Charades; ``labels``, else ``num_classes``)."""
+    text = _hub_entry_text(meta.get("hub_entry")).lower()
+    if text:
+        if "ssv2" in text or "something" in text:
+            return "ssv2"
+        if "charades" in text:
+            return "charades"
+        if "kinetics" in text:
+            return None
+    pre = meta.get("preprocessing") or {}
+    if pre.get("multi_label"):
+        return "charades"
+    if pre.get("frame_sampling") == "segments":
+        return "ssv2"
+    n = len(meta["labels"]) if meta.get("labels") else meta.get("num_classes")
+    return DATASET_CLASSES.get(int(n)) if n else None
+
+
+def _dataset_protocol(src: str, dataset: str, meta: dict) -> TestProtocol:
+    """:data:`DATASET_PROTOCOLS` for the checkpoint: PySlowFast's own SSv2 / Charades SlowFast configs
+    (its zoo's SLOWFAST_16x8_R50) take 64 frames at rate 2; its SSv2 multigrid config tests at 224."""
+    from dataclasses import replace
+
+    proto = DATASET_PROTOCOLS[(src, dataset)]
+    if src != "pyslowfast":
+        return proto  # the pytorchvideo/ configs' clips are the architectures' own (8 x 8; SlowFast 32 x 2)
+    if (meta.get("arch") or "").startswith("slowfast"):
+        proto = replace(proto, num_frames=64, sampling_rate=2)
+    if dataset == "ssv2" and "multigrid" in _hub_entry_text(meta.get("hub_entry")).lower():
+        proto = replace(proto, test_crop=224, source=proto.source.replace(
+            _SSV2_CFG + " (TEST 1 x 1, TEST_CROP_SIZE 256)", "configs/SSv2/SLOWFAST_16x8_R50_multigrid.yaml "
+            "(TEST 1 x 1, TEST_CROP_SIZE 224)"))
+    return proto
+
+
 def protocol_for(meta: dict) -> TestProtocol:
     """The test protocol of the checkpoint's source (``provenance.converted_from.source``) for its
-    architecture (``arch``; :data:`ARCH_PROTOCOLS`)."""
+    data set (:func:`dataset_of`: a PySlowFast or PyTorchVideo SSv2 / Charades checkpoint gets
+    :data:`DATASET_PROTOCOLS`) or its architecture (``arch``; :data:`ARCH_PROTOCOLS`)."""
     src = ((meta.get("provenance") or {}).get("converted_from") or {}).get("source")
     if src not in PROTOCOLS:
         known = ", ".join(sorted(PROTOCOLS))
         raise ProtocolError(f"--protocol source: this checkpoint's source is {src or 'not recorded'}; a source "
                             f"protocol exists for checkpoints converted from {known} (use --protocol vidlab)")
+    dataset = dataset_of(meta)
+    if dataset is not None and (src, dataset) in DATASET_PROTOCOLS:
+        return _dataset_protocol(src, dataset, meta)
     return ARCH_PROTOCOLS.get(src, {}).get(meta.get("arch") or "", PROTOCOLS[src])
 
 
@@ -203,8 +366,10 @@ class FullyConvTest(nn.Module):
     """``model`` with PySlowFast's / PyTorchVideo's test-time head (see the module docstring).
 
     ``head``: ``"softmax"`` returns the log of the mean per-position softmax (so a later softmax gives
-    those averaged probabilities back), ``"logits"`` the mean per-position logits. ``train_crop``: the
-    crop the head's pool kernel was sized for (the checkpoint's ``crop_size``)."""
+    those averaged probabilities back), ``"logits"`` the mean per-position logits, ``"sigmoid"`` the
+    log-odds of the mean per-position sigmoid (so a later sigmoid gives those averaged probabilities
+    back: PySlowFast's multi-label head, ``MODEL.HEAD_ACT: sigmoid``). ``train_crop``: the crop the
+    head's pool kernel was sized for (the checkpoint's ``crop_size``)."""
 
     def __init__(self, model: nn.Module, train_crop: int, head: str = "softmax"):
         super().__init__()
@@ -212,8 +377,8 @@ class FullyConvTest(nn.Module):
         from vidlab.models.slowfast import SlowFastHead
         from vidlab.models.x3d import X3DHead
 
-        if head not in ("softmax", "logits"):
-            raise ProtocolError(f"fully convolutional head: 'softmax' or 'logits', got {head!r}")
+        if head not in ("softmax", "logits", "sigmoid"):
+            raise ProtocolError(f"fully convolutional head: 'softmax', 'logits' or 'sigmoid', got {head!r}")
         h = getattr(model, "head", None)
         if not isinstance(h, (ClassificationHead, SlowFastHead, X3DHead)) or not hasattr(model, "forward_maps"):
             arch = getattr(model, "arch", None) or type(model).__name__
@@ -242,8 +407,24 @@ class FullyConvTest(nn.Module):
         logits = self.positions(x)
         if self.head_kind == "logits":
             return logits.mean(dim=(1, 2, 3))
+        if self.head_kind == "sigmoid":
+            probs = logits.double().sigmoid().mean(dim=(1, 2, 3))
+            return torch.logit(probs, eps=1e-12).to(logits.dtype)
         probs = logits.softmax(dim=-1).mean(dim=(1, 2, 3))
         return probs.clamp_min(1e-30).log()
+
+
+@dataclass
+class FirstCropTransform(ClipTransform):
+    """PySlowFast's SSv2 test crops: :class:`~vidlab.data.transforms.ClipTransform`, but a single crop is
+    the first one (left, or top for a portrait frame), not the centre: ``ssv2.py`` passes
+    ``spatial_idx = index % TEST.NUM_SPATIAL_CROPS`` (0 with one crop) to ``uniform_crop``, where
+    ``kinetics.py`` passes 1 for a single crop. Three crops are left / centre / right as usual."""
+
+    def views(self, frames) -> list[torch.Tensor]:
+        if self.spatial_crops == 1:
+            return [self(frames, spatial_idx=0)]
+        return super().views(frames)
 
 
 class MMAction2SlowFastInput(nn.Module):

@@ -490,8 +490,10 @@ def download(entry: HubEntry | str, to: str | os.PathLike | None = None, *, prog
 
         labels = label_names(entry.labels) if entry.labels else None
         print(f"converting {raw.name} ({entry.converter} -> {entry.arch}) into {ck}", file=sys.stderr, flush=True)
+        # the entry's own preprocessing (fps, multi_label, ...) over the architecture's and the converter's
         path, _ = convert_checkpoint(str(entry.converter), entry.arch, raw, ck.with_suffix(""), labels=labels,
-                                     num_classes=entry.num_classes)
+                                     num_classes=entry.num_classes, preprocessing=entry.preprocessing,
+                                     meta={"hub_entry": entry.name})
         return path
 
 

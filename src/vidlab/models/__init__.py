@@ -9,6 +9,7 @@ needs only torch. Every classifier answers one contract
 from vidlab.models import zoo  # noqa: F401  (imports every family: each registers its builders)
 from vidlab.models.checkpoint import (
     CheckpointError,
+    is_multi_label,
     load,
     load_state_dict,
     read_meta,
@@ -34,6 +35,7 @@ __all__ = [
     "build",
     "example_inputs",
     "get_spec",
+    "is_multi_label",
     "list_aliases",
     "list_models",
     "load",

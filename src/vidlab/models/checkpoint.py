@@ -428,6 +428,14 @@ def save(model: nn.Module, path: str | os.PathLike, **meta: Any) -> Path:
     return weights
 
 
+def is_multi_label(meta: dict[str, Any] | None) -> bool:
+    """Whether a checkpoint document says its classes are independent (multi-label, sigmoid scores):
+    ``meta["preprocessing"]["multi_label"] is True``, as a Charades checkpoint's sidecar records it.
+    Anything else (absent, ``False``, another value) is single-label: one softmax over the classes."""
+    pre = (meta or {}).get("preprocessing")
+    return isinstance(pre, dict) and pre.get("multi_label") is True
+
+
 def _num_classes(model: nn.Module) -> int | None:
     """The contract's ``num_classes`` (read off the classifier), for any vidlab model."""
     n = getattr(model, "num_classes", None)

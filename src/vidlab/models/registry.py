@@ -184,7 +184,10 @@ def _build_with_weights(spec: ModelSpec, num_classes: int | None, weights: "str 
     load_into(model, load_state_dict(path), str(path))
     if num_classes is not None and num_classes != stored:
         cast(Any, model).reset_classifier(num_classes)
-        meta = {**meta, "num_classes": num_classes, "labels": None}
+        # a new classifier: not the published one (its hub entry), nor known to be multi-label
+        pre = {k: v for k, v in (meta.get("preprocessing") or {}).items() if k != "multi_label"}
+        meta = {k: v for k, v in meta.items() if k != "hub_entry"}
+        meta = {**meta, "num_classes": num_classes, "labels": None, "preprocessing": pre}
     setattr(model, "meta", meta)
     return model.eval()
 

@@ -61,7 +61,7 @@ _STYLE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 class Score(BaseModel):
     label: str
     index: int
-    score: float = Field(description="softmax probability")
+    score: float = Field(description="softmax probability; a multi-label model's: the class's sigmoid")
 
 
 class Window(BaseModel):
@@ -90,7 +90,9 @@ class ClassifyResult(BaseModel):
     fps: float
     num_frames: int
     duration: float
-    top: list[Score] = Field(description="whole-video top-k (mean of the window probabilities)")
+    top: list[Score] = Field(description="whole-video top-k (mean of the window probabilities; multi-label: "
+                                         "max of the window sigmoids)")
+    activation: str = Field("softmax", description="softmax, or sigmoid for a multi-label model (Charades)")
     windows: list[Window]
     timeline: Timeline
     model: ModelInfo

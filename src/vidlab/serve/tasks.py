@@ -102,7 +102,7 @@ def summarize(res: dict, topk: int) -> dict:
         windows.append({**w, "top": w["top"][:topk]})
     return {
         "fps": res["fps"], "num_frames": res["num_frames"], "duration": res["duration"],
-        "top": top, "windows": windows,
+        "activation": res.get("activation", "softmax"), "top": top, "windows": windows,
         "timeline": {"times": times, "series": [{"label": k, "scores": v} for k, v in series.items()]},
     }
 

@@ -26,8 +26,10 @@ from torch.utils.data import Dataset
 
 from vidlab.data.datasets.protocol import CacheFill, ClipDatasetMixin
 from vidlab.data.sampling import (
+    FRAME_LIST_RULES,
     clip_indices,
     draw_sampling_rate,
+    frame_list_view_indices,
     mmaction2_view_indices,
     plan_views,
     uniform_view_indices,
@@ -183,7 +185,7 @@ def read_video_list(list_file: str | os.PathLike, root: str | os.PathLike | None
 
 
 #: Temporal test-view rules of :class:`VideoListDataset` (``view_rule``).
-VIEW_RULES = ("pyslowfast", "mmaction2")
+VIEW_RULES = ("pyslowfast", "mmaction2", *FRAME_LIST_RULES)
 
 
 class VideoListDataset(ClipDatasetMixin, Dataset):
@@ -200,7 +202,10 @@ class VideoListDataset(ClipDatasetMixin, Dataset):
     :func:`~vidlab.data.sampling.mmaction2_view_indices`: clip offsets spread
     from the first frame to the last, every ``sampling_rate``-th frame, indices
     past the end wrapped; ``vidlab eval --protocol source`` on an MMAction2
-    checkpoint). Training clips do not depend on it.
+    checkpoint) or a frame-list rule of PySlowFast's SSv2 / Charades loaders
+    (``"pyslowfast_ssv2"``, ``"pyslowfast_charades"``, ``"pytorchvideo_charades"``:
+    :func:`~vidlab.data.sampling.frame_list_view_indices`, the video counted as
+    a frame list at ``target_fps``). Training clips do not depend on it.
 
     Each video is decoded with ``threads`` decoder threads (default 1: short
     clips decode fastest single-threaded; parallelism comes from loader
@@ -340,6 +345,9 @@ class VideoListDataset(ClipDatasetMixin, Dataset):
             if self.view_rule == "mmaction2":
                 views = mmaction2_view_indices(hi - lo, self.num_frames, self.sampling_rate, self.num_views,
                                                video_fps=fps, target_fps=self.target_fps)
+            elif self.view_rule in FRAME_LIST_RULES:
+                views = frame_list_view_indices(self.view_rule, hi - lo, self.num_frames, self.sampling_rate,
+                                                self.num_views, video_fps=fps, list_fps=self.target_fps)
             else:
                 views = uniform_view_indices(hi - lo, self.num_frames, self.sampling_rate, self.num_views,
                                              video_fps=fps, target_fps=self.target_fps)
