@@ -64,7 +64,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads libgom
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-ARCHS = {"vit": "videomae_vit_s_16x4", "mvit": "mvitv2_s_16x4"}
+ARCHS = {"vit": "videomae_vit_s_16x4", "mvit": "mvitv2_s_16x4", "swin": "swin3d_t"}
 TINY_VIT = {
     "depth": 4, "embed_dim": 96, "num_heads": 4, "patch_size": 8, "tubelet_size": 2, "mlp_ratio": 4.0,
     "drop_path_rate": 0.1, "dropout": 0.0, "num_frames": 8, "crop_size": 56, "head_init_scale": 1.0,
@@ -79,6 +79,13 @@ TINY_MVIT = {
     # leave 2 x 2)
     "pool_kv_stride_adaptive": [1, 2, 2],
     "drop_path_rate": 0.1, "dropout": 0.0, "num_frames": 8, "crop_size": 56,
+}
+# Video Swin's rules (2x4x4 patches, shifted 3D windows with relative position biases, patch merging) at
+# 3 stages of 2 blocks, width 32 -> 64 -> 128, heads 2 -> 4 -> 8; windows 4x7x7 (a clip of 8 frames at
+# 56 px is 4 x 14 x 14 tokens: 4 windows in stage 0, one from stage 1 on)
+TINY_SWIN = {
+    "embed_dim": 32, "depths": [2, 2, 2], "num_heads": [2, 4, 8], "patch_size": [2, 4, 4],
+    "window_size": [4, 7, 7], "drop_path_rate": 0.1, "head_dropout": 0.0,
 }
 
 
@@ -134,15 +141,16 @@ def config(data_dir: Path, out_dir: Path, a: argparse.Namespace, budget: float):
     from vidlab.apps.demo import CLIP
     from vidlab.engine.config import from_dict
 
-    base = TINY_VIT if a.arch == "vit" else TINY_MVIT
+    base = {"vit": TINY_VIT, "mvit": TINY_MVIT, "swin": TINY_SWIN}[a.arch]
     if a.arch == "vit":
         base = {**base, "patch_size": a.patch or base["patch_size"], "num_heads": a.heads or base["num_heads"],
                 "tubelet_size": a.tubelet or base["tubelet_size"]}
     width = a.width or base["embed_dim"]
     drop_path = base["drop_path_rate"] if a.drop_path is None else a.drop_path
     return from_dict({
-        "model": {"arch": ARCHS[a.arch], "kwargs": {**base, "embed_dim": width, "drop_path_rate": drop_path,
-                                                   "num_frames": a.frames, "use_mean_pooling": a.mean_pool}},
+        "model": {"arch": ARCHS[a.arch], "kwargs": {
+            **base, "embed_dim": width, "drop_path_rate": drop_path,
+            **({} if a.arch == "swin" else {"num_frames": a.frames, "use_mean_pooling": a.mean_pool})}},
         "data": {
             "train": str(data_dir / "train.csv"), "val": str(data_dir / "val.csv"),
             "test": str(data_dir / "test.csv"), "labels": str(data_dir / "classes.txt"),
@@ -192,7 +200,7 @@ def main() -> None:
     ap.add_argument("--label-smoothing", type=float, default=0.0)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--frames", type=int, default=4, choices=(4, 8, 16), help="frames per clip (every 32/n-th)")
-    ap.add_argument("--arch", choices=sorted(ARCHS), default="vit", help="the tiny ViT (VideoMAE layout) or MViTv2")
+    ap.add_argument("--arch", choices=sorted(ARCHS), default="vit", help="the tiny ViT (VideoMAE layout), MViTv2 or Video Swin")
     ap.add_argument("--width", type=int, default=None, help="embed_dim (of block 0 for mvit); default: the arch's")
     ap.add_argument("--drop-path", type=float, default=None, help="default: the arch's (0.1)")
     ap.add_argument("--patch", type=int, default=None, help="vit: patch size (default 8)")
@@ -223,7 +231,7 @@ def main() -> None:
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
     shape = f"width {a.width or 'default'}, patch {a.patch or 'default'}, heads {a.heads or 'default'}, " \
             f"tubelet {a.tubelet or 'default'}"
-    print(f"{time.strftime('%Y-%m-%d %H:%M')} | {ARCHS[a.arch]} tiny ({shape}, 4 blocks, "
+    print(f"{time.strftime('%Y-%m-%d %H:%M')} | {ARCHS[a.arch]} tiny ({shape}, "
           f"{results[0]['params']:,} parameters) | AdamW lr {a.lr:g} wd {a.weight_decay:g}, warmup {a.warmup:g} "
           f"+ cosine, batch {a.batch} | {a.threads} threads | {total:.0f} s in all | load average {load}\n")
     print("| run | test top-1 | pair accuracy | within-pair accuracy | epochs (planned) | train s | val top-1 "

@@ -406,7 +406,7 @@ def mmaction2_view_indices(
         raise ValueError("video has no frames")
     inds = sample_frames(video_frames, num_frames, sampling_rate, num_views, test_mode=True,
                          target_fps=target_fps, video_fps=video_fps)
-    return [row for row in inds]
+    return list(inds)
 
 
 def segment_indices(total_frames: int, num_segments: int, *, test_mode: bool = False, rng: np.random.Generator | None = None) -> np.ndarray:
