@@ -123,3 +123,29 @@ def test_wrong_architecture_fails_strict_load_naming_keys():
         load_into(r101, state, "slowfast_r50.pyth")
     with pytest.raises(ConversionError, match="no pytorchvideo converter for slowfast_r50_8x8_nl"):
         get_mapper("pytorchvideo", "slowfast_r50_8x8_nl")  # pytorchvideo has no non-local SlowFast
+
+
+def test_the_ava_detector_converts_to_vidlabs_with_its_roialign_convention(weight_rule, tmp_path):
+    """pytorchvideo's slowfast_r50_detection (create_slowfast_with_roi_head, the AVA zoo file's network) through
+    `vidlab convert`: every key mapped, aligned=False recorded, the same per-box sigmoid scores; with
+    PySlowFast's aligned=True RoIAlign the scores would differ (the flag is not cosmetic)."""
+    from vidlab.convert.core import convert_checkpoint
+
+    ref = hub.slowfast_r50_detection(pretrained=False).eval()
+    ref.load_state_dict({k: weight_rule(k, tuple(v.shape)) for k, v in ref.state_dict().items()}, strict=True)
+    src = tmp_path / "SLOWFAST_8x8_R50_DETECTION.pyth"
+    torch.save({"model_state": ref.state_dict()}, src)
+    path, info = convert_checkpoint("pytorchvideo", "slowfast_r50_8x8_detection", src, tmp_path / "det")
+    assert info["model_kwargs"] == {"aligned": False} and info["num_classes"] == 80
+    model = models.load(path)
+    assert model.meta["model_kwargs"] == {"aligned": False} and model.head.aligned is False
+    clip = torch.randn(1, 3, 32, 96, 128, generator=torch.Generator().manual_seed(0))
+    boxes = torch.tensor([[0, 10.3, 20.7, 90.2, 95.5], [0, 50.0, 5.0, 127.0, 80.0]])
+    with torch.no_grad():
+        expected = ref(model.pathways(clip), boxes)  # the hub head ends with a sigmoid
+        got = torch.sigmoid(model(clip, boxes))
+        model.head.aligned = True
+        other = torch.sigmoid(model(clip, boxes))
+    assert expected.shape == got.shape == (2, 80) and expected.std() > 0.05
+    assert (got - expected).abs().max().item() <= 1e-5
+    assert (other - expected).abs().max().item() > 1e-3

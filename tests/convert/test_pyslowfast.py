@@ -115,9 +115,33 @@ def test_caffe2_pkl_blobs(fixtures_dir, weight_rule, tmp_path):
         torch.testing.assert_close(model(x), ref, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("zipped", [True, False], ids=["zip", "legacy"])
+def test_pkl_holding_a_torch_checkpoint_is_read_as_one(fixtures_dir, weight_rule, tmp_path, zipped):
+    # PySlowFast's SSv2 / Charades zoo files are PyTorch checkpoints under .pkl names; a pickle.load of the
+    # pre-1.6 format gives only torch's magic number, the zip format is no pickle at all
+    path = fixtures_dir / "pyslowfast" / "c2d_r50_8x8"
+    keys = [line.split("\t") for line in (path / "keys.tsv").read_text().splitlines()[1:]]
+    state = {k: weight_rule(k, tuple(json.loads(shape))) for k, shape, _ in keys}
+    pkl = tmp_path / "SLOWFAST_16x8_R50.pkl"
+    torch.save({"model_state": state, "cur_epoch": 22}, pkl, _use_new_zipfile_serialization=zipped)
+    model, info = convert("pyslowfast", "c2d_r50", pkl)
+    assert (info["format"], info["unwrapped"]) == ("torch-pickle", "model_state")
+    ref = torch.load(path / "logits.pt", weights_only=True)["projection"].reshape(1, -1)
+    x = torch.randn((1, 3, 8, 64, 64), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), ref, rtol=1e-4, atol=1e-4)
+
+
 class Evil:
     def __reduce__(self):
         return (os.system, ("echo pwned",))
+
+
+def test_a_torch_pkl_with_objects_is_refused(tmp_path):
+    bad = tmp_path / "evil.pkl"
+    torch.save({"model_state": {"a": Evil()}}, bad, _use_new_zipfile_serialization=False)
+    with pytest.raises(ConversionError, match="refused"):
+        convert("pyslowfast", "c2d_r50", bad)
 
 
 @pytest.mark.parametrize("suffix", [".pkl", ".pyth"])

@@ -283,7 +283,8 @@ def test_the_entry_preprocessing_and_name_reach_the_sidecar(published, server, r
     assert charades.resolved_preprocessing()["multi_label"] is True
     model = models.load(hub.download(charades, progress=False))
     pre = model.meta["preprocessing"]
-    assert pre == {**models.get_spec(ARCH).preprocessing(), "fps": 24, "multi_label": True}
+    # the stated fps is the rate clips are resampled to (classify, stream, eval)
+    assert pre == {**models.get_spec(ARCH).preprocessing(), "fps": 24, "target_fps": 24, "multi_label": True}
     assert pre == charades.resolved_preprocessing()
     assert (pre["mean"], pre["std"]) == ([0.5] * 3, [0.25] * 3)  # the tiny test architecture's own
     assert model.meta["hub_entry"] == f"{ARCH}.charades" and models.is_multi_label(model.meta)

@@ -19,9 +19,9 @@ CLASSIFIERS = [e for e in ENTRIES if e.kind == "classifier"]
 PIPELINE = [e for e in ENTRIES if e.kind == "pipeline"]
 # a classifier's dataset -> the label set its outputs follow (line i = output i), and its headline metric
 DATASET_LABELS = {"Kinetics-400": "kinetics400", "Something-Something v2": "ssv2", "Charades": "charades",
-                  "Sports-1M": "sports1m"}
+                  "Sports-1M": "sports1m", "AVA": "ava80"}
 DATASET_METRIC = {"Kinetics-400": "top1", "Something-Something v2": "top1", "Charades": "mAP",  # Charades: multi-label
-                  "Sports-1M": "top1"}
+                  "Sports-1M": "top1", "AVA": "mAP"}  # AVA: frame mAP@0.5 of an action detector
 # Sources that publish plain http links only (DavideA/c3d-pytorch's README): the URL is kept as published
 HTTP_SOURCES = {"c3d-pytorch"}
 # An entry whose publisher gives no accuracy says so, and why, in its accuracy_source
@@ -101,7 +101,8 @@ def test_classifier_entries_have_a_converter_for_their_architecture(entry):
     assert entry.labels == (DATASET_LABELS[entry.dataset] if entry.source != "huggingface" else None)
     # the classifier has one output per name of the entry's label set (the architecture's default is Kinetics')
     assert entry.num_classes == (len(hub.label_names(entry.labels)) if entry.labels else spec.num_classes)
-    assert spec.num_classes == (487 if entry.arch == "c3d" else 400)  # c3d's default is the Sports-1M fc8
+    # the architecture's default classifier: Kinetics-400's, c3d's Sports-1M fc8, a detector's 80 AVA actions
+    assert spec.num_classes == {"c3d": 487, "slowfast_r50_8x8_detection": 80}.get(entry.arch, 400)
     # no accuracy: an unverified entry, or one whose source says none was published and why
     assert entry.accuracy_source and (entry.accuracy or not entry.verified or (
         entry.accuracy_source.startswith(NO_ACCURACY) and len(entry.accuracy_source) > len(NO_ACCURACY) + 20))
@@ -192,9 +193,10 @@ PTV_HUB = {  # vidlab arch -> (pytorchvideo hub module, hub name)
     "csn_r101": ("csn", "csn_r101"), "r2plus1d_r50": ("r2plus1d", "r2plus1d_r50"),
     "mvit_v1_b_16x4": ("vision_transformers", "mvit_base_16x4"),
     "mvit_v1_b_32x3": ("vision_transformers", "mvit_base_32x3"),
+    "slowfast_r50_8x8_detection": ("slowfast", "slowfast_r50_detection"),
 }
 PYTORCHVIDEO = [e for e in ENTRIES if e.source == "pytorchvideo"]
-PTV_ZOO_DIRS = {"Kinetics-400": "kinetics", "Something-Something v2": "ssv2", "Charades": "charades"}
+PTV_ZOO_DIRS = {"Kinetics-400": "kinetics", "Something-Something v2": "ssv2", "Charades": "charades", "AVA": "ava"}
 
 
 @pytest.mark.parametrize("entry", PYTORCHVIDEO, ids=_ids(PYTORCHVIDEO))
@@ -209,13 +211,14 @@ def test_pytorchvideo_entries_equal_the_installed_pytorchvideo_hub(entry):
     assert entry.verified
     module, name = PTV_HUB[entry.arch]
     hub_module = importlib.import_module(f"pytorchvideo.models.hub.{module}")
-    if entry.dataset == "Kinetics-400":
+    if entry.dataset in ("Kinetics-400", "AVA"):  # files the installed hub records itself
         assert hub_module.checkpoint_paths[name] == entry.urls[0]
     else:  # fine-tuned from the hub's Kinetics network; the zoo keeps the Kinetics file's name in its own folder
         assert entry.urls[0] == hub_module.checkpoint_paths[name].replace("/kinetics/", f"/{PTV_ZOO_DIRS[entry.dataset]}/")
     # the hub builder's own state dict with the entry's classifier (pytorchvideo's model_num_class) maps onto
     # the vidlab model built for the entry's label set: every key, every shape
-    kwargs = {} if entry.num_classes == 400 else {"model_num_class": entry.num_classes}
+    kwargs = {} if entry.num_classes in (400, 80) and entry.dataset in ("Kinetics-400", "AVA") else \
+        {"model_num_class": entry.num_classes}
     try:
         with torch.device("meta"):
             ref = getattr(hub_module, name)(pretrained=False, **kwargs).state_dict()
@@ -335,3 +338,55 @@ def test_mmaction2_entries_convert_from_their_configs_keys(entry):
         plain = next(a for a, b in BARE_LATERAL_ARCHS.items() if b == entry.arch)
         with pytest.raises(ConversionError, match=f"--arch {entry.arch}"):
             map_state("mmaction2", plain, dict(state))
+
+
+@pytest.mark.parametrize("entry", CLASSIFIERS, ids=_ids(CLASSIFIERS))
+def test_a_stated_normalisation_never_overrides_the_converters_constants(entry):
+    """An entry that states mean/std (torchvision's preset) documents what the converter already records
+    (the architecture's, or MMAction2's data_preprocessor): stating them never changes a converted model's
+    input; and a stated fps is also the rate clips are resampled to."""
+    from vidlab.convert.core import source_preprocessing
+
+    base = source_preprocessing(str(entry.converter), entry.arch)
+    for key in ("mean", "std"):
+        if key in entry.preprocessing:
+            assert entry.preprocessing[key] == pytest.approx(base[key], abs=1e-6), key
+    pre = entry.resolved_preprocessing()
+    assert pre.get("target_fps") == entry.preprocessing.get("target_fps", entry.preprocessing.get("fps"))
+
+
+PSF_FINETUNED = [e for e in CLASSIFIERS if e.source == "pyslowfast" and e.dataset != "Kinetics-400"]
+
+
+def test_pyslowfasts_ssv2_and_charades_slowfasts():
+    """MODEL_ZOO.md's Multigrid Training tables (commit 287ec00): SlowFast R50 16x8, standard and multigrid,
+    for SSv2 (top-1/top-5) and Charades (mAP), on the doubled pyslowfast/pyslowfast/ path as published; their
+    sidecars get the 64 x 2 clip, and the test protocol of their configs."""
+    from vidlab.engine.protocol import protocol_for
+
+    got = {e.name: (e.urls[0].rsplit("/", 2)[-2:], e.accuracy) for e in PSF_FINETUNED}
+    assert got == {
+        "slowfast_r50_8x8.ssv2_pyslowfast": (["SSv2", "SLOWFAST_16x8_R50.pkl"],
+                                             {"top1": 63.0, "top5": 88.5, "views": "1 x 1"}),
+        "slowfast_r50_8x8.ssv2_pyslowfast_multigrid": (["SSv2", "SLOWFAST_16x8_R50_multigrid.pkl"],
+                                                       {"top1": 63.5, "top5": 88.7, "views": "1 x 1"}),
+        "slowfast_r50_8x8.charades_pyslowfast": (["Charades", "SLOWFAST_16x8_R50.pkl"],
+                                                 {"mAP": 38.9, "views": "3 x 10"}),
+        "slowfast_r50_8x8.charades_pyslowfast_multigrid": (["Charades", "SLOWFAST_16x8_R50_multigrid.pkl"],
+                                                           {"mAP": 38.6, "views": "3 x 10"}),
+    }
+    for e in PSF_FINETUNED:
+        assert e.urls[0].startswith("https://dl.fbaipublicfiles.com/pyslowfast/pyslowfast/model_zoo/multigrid/")
+        pre = e.resolved_preprocessing()
+        assert (pre["num_frames"], pre["sampling_rate"]) == (64, 2)
+        meta = {"arch": e.arch, "num_classes": e.num_classes, "labels": hub.label_names(e.labels),
+                "hub_entry": e.name, "preprocessing": pre,
+                "provenance": {"converted_from": {"source": e.converter}}}
+        p = protocol_for(meta)
+        charades = e.dataset == "Charades"
+        assert p.name == ("pyslowfast_charades" if charades else "pyslowfast_ssv2")
+        assert (p.num_frames, p.sampling_rate, p.views, p.crops) == (64, 2, 10 if charades else 1, 3 if charades else 1)
+        multigrid_ssv2 = e.tag == "ssv2_pyslowfast_multigrid"
+        assert p.test_crop == (224 if multigrid_ssv2 else 256)
+        assert pre["test_crop_size"] == p.test_crop
+        assert models.is_multi_label({"preprocessing": pre}) == charades

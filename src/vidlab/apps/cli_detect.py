@@ -53,7 +53,10 @@ def _register_detect(app: typer.Typer) -> None:
     @detect_app.command("run")
     def detect(
         video: Path = typer.Argument(..., help="Video file."),
-        checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="vidlab detection checkpoint."),
+        checkpoint: Path | None = typer.Option(None, "--checkpoint", "-c", help="vidlab detection checkpoint."),
+        model_name: str | None = typer.Option(None, "--model", help="A published AVA detector instead of "
+                                              "--checkpoint (`vidlab hub list`, e.g. slowfast_r50_8x8_detection)."),
+        weights: str | None = typer.Option(None, "--weights", help="With --model: the hub tag (default DEFAULT)."),
         boxes: Path | None = typer.Option(None, "--boxes", "--person-boxes",
                                              help="Person boxes: AVA csv, tube JSON or frame JSON."),
         detector_weights: Path | None = typer.Option(
@@ -75,6 +78,7 @@ def _register_detect(app: typer.Typer) -> None:
     ):
         """Detect the actions of every person in a video: action tubes (JSON), AVA csv, annotated video."""
         from vidlab import models
+        from vidlab.apps.cli_hub import checkpoint_for
         from vidlab.apps.output import log, print_json
         from vidlab.detect import infer
         from vidlab.errors import VidlabError
@@ -82,7 +86,7 @@ def _register_detect(app: typer.Typer) -> None:
         if not video.is_file():
             raise VidlabError(f"{video}: video not found")
         paths = infer.output_paths(out, csv_path)
-        model = models.load(checkpoint)
+        model = models.load(checkpoint_for(checkpoint, model_name, weights))
         detector = None
         if boxes is None:
             from vidlab.detect.person import PersonDetector

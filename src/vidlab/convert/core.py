@@ -94,7 +94,9 @@ def convert(source: str, arch: str, src: str | os.PathLike, *, num_classes: int 
     if num_classes is not None and found is not None and found != num_classes:
         raise ConversionError(f"{src}: the classifier has {found} classes, not {num_classes}")
     n = num_classes or found or spec.num_classes
-    kwargs = shape_kwargs(spec.name, mapped)
+    from vidlab.convert.registry import build_kwargs
+
+    kwargs = {**build_kwargs(source, spec.name), **shape_kwargs(spec.name, mapped)}
     model = models.build(spec.name, num_classes=n, **kwargs)
     # BN step counters are bookkeeping, absent from Caffe2 files and some
     # exports: fill them with zeros (recorded), never other missing keys.
@@ -112,6 +114,27 @@ def convert(source: str, arch: str, src: str | os.PathLike, *, num_classes: int 
     return model.eval(), info
 
 
+def source_preprocessing(source: str, arch: str) -> dict:
+    """The preprocessing a converted checkpoint records before what its publisher states: the architecture's
+    (:meth:`~vidlab.models.ModelSpec.preprocessing`), with the source's own normalisation constants where it
+    has them (MMAction2: ImageNet's for the ResNets)."""
+    spec = models.get_spec(arch)
+    pre = spec.preprocessing()
+    if source == "mmaction2":
+        from vidlab.convert.mmaction2 import PREPROCESSING
+
+        pre.update({k: list(v) for k, v in PREPROCESSING.get(spec.name, {}).items()})
+    return pre
+
+
+def with_target_fps(pre: dict) -> dict:
+    """``pre`` with ``target_fps`` set to a stated ``fps`` (the rate the publisher sampled its clips at), unless
+    it has one: classify, stream and eval then resample a video to that rate, as the source's test does."""
+    if pre.get("fps") and not pre.get("target_fps"):
+        pre = {**pre, "target_fps": pre["fps"]}
+    return pre
+
+
 def convert_checkpoint(source: str, arch: str, src, dst, *, labels: list[str] | None = None,
                        num_classes: int | None = None, preprocessing: dict | None = None,
                        meta: dict | None = None) -> tuple[Path, dict]:
@@ -120,6 +143,7 @@ def convert_checkpoint(source: str, arch: str, src, dst, *, labels: list[str] | 
     The sidecar's ``preprocessing`` is the architecture's (:meth:`~vidlab.models.ModelSpec.preprocessing`),
     with the source's normalisation where it has its own (MMAction2), updated with ``preprocessing``: what
     the published checkpoint states (``fps``, ``multi_label``, ...; its ``mean``/``std`` only where given).
+    A stated ``fps`` (the rate the source's clips were sampled at) becomes ``target_fps`` unless one is given.
     ``meta``: further sidecar keys (the hub records ``hub_entry``), under the ones written here."""
     model, info = convert(source, arch, src, num_classes=num_classes)
     if labels is None and info.get("labels"):  # a Hugging Face folder's id2label
@@ -127,18 +151,12 @@ def convert_checkpoint(source: str, arch: str, src, dst, *, labels: list[str] | 
     if labels is not None and len(labels) != info["num_classes"]:
         raise ConversionError(f"{len(labels)} labels given for a {info['num_classes']}-class classifier")
     spec = models.get_spec(arch)
-    pre = spec.preprocessing()
-    if source == "mmaction2":  # MMAction2 normalises with its own constants (ImageNet for the ResNets)
-        from vidlab.convert.mmaction2 import PREPROCESSING
-
-        norm = PREPROCESSING.get(spec.name, {})
-        pre.update({k: list(v) for k, v in norm.items()})
-    pre.update(preprocessing or {})
+    pre = with_target_fps({**source_preprocessing(source, arch), **(preprocessing or {})})
     doc = {**(meta or {}), "arch": spec.name, "num_classes": info["num_classes"], "labels": labels,
            "model_kwargs": info.get("model_kwargs", {}), "preprocessing": pre, "provenance": {"converted_from": info}}
     path = models.save(model, dst, **doc)
     return path, info
 
 
-__all__ = ["convert", "convert_checkpoint", "class_dependent_keys", "has_pyslowfast_layout", "infer_num_classes",
+__all__ = ["convert", "convert_checkpoint", "source_preprocessing", "with_target_fps", "class_dependent_keys", "has_pyslowfast_layout", "infer_num_classes",
            "map_state", "shape_kwargs", "unmapped_error"]

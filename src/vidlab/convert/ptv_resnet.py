@@ -32,6 +32,13 @@ little from a global average (PySlowFast's head does the same as
 pytorchvideo's). Both return pre-softmax scores in eval mode (pytorchvideo hub
 heads have no activation; PySlowFast applies a softmax).
 
+PyTorchVideo's AVA detector ``slowfast_r50_detection`` (``create_slowfast_with_roi_head``) is the
+SlowFast R50 8x8 backbone with res5 at spatial stride 1 and dilation 2 under ``model.``, and a
+``detection_head`` (``ResNetRoIHead``: the time axis averaged per pathway, ``RoIAlign`` 7x7 at 1/16 with
+``aligned=False``, a 7x7 max pool, ``proj``, a sigmoid), the network of vidlab's
+``slowfast_r50_8x8_detection`` built with ``aligned=False``: ``model.blocks.*`` map as above and
+``detection_head.proj`` -> ``head.projection``; the converted checkpoint records ``aligned: false``.
+
 Every source key is either mapped or reported in a ``ConversionError``; the
 strict load that follows names any vidlab key left missing.
 """
@@ -112,3 +119,28 @@ register(
     "slowfast_r50_8x8", "slowfast_r50_4x16", "slowfast_r101_8x8", "slowfast_r101_8x8_50_50",
     "slowfast_r101_8x8_50_101", "slowfast_r101_16x8_50_50",
 )(from_pytorchvideo_resnet)
+
+
+def from_pytorchvideo_detection(state: StateDict, arch: str) -> StateDict:
+    """Map pytorchvideo's ``create_slowfast_with_roi_head`` state dict (``model.blocks.*`` +
+    ``detection_head.proj``) to vidlab's detector keys."""
+    state = dict(state)
+    for prefix in ("module.",):
+        if state and all(k.startswith(prefix) for k in state):
+            state = {k[len(prefix):]: v for k, v in state.items()}
+    head = {k: v for k, v in state.items() if k.startswith("detection_head.")}
+    body = {k[len("model."):] if k.startswith("model.") else k: v for k, v in state.items() if k not in head}
+    out = from_pytorchvideo_resnet(body, arch)
+    unmapped = []
+    for key, value in head.items():
+        m = re.fullmatch(r"detection_head\.proj\.(weight|bias)", key)
+        if not m:
+            unmapped.append(key)
+            continue
+        out[f"head.projection.{m[1]}"] = value
+    if unmapped:
+        raise unmapped_error(SOURCE, arch, unmapped)
+    return out
+
+
+register(SOURCE, "slowfast_r50_8x8_detection", build_kwargs={"aligned": False})(from_pytorchvideo_detection)

@@ -31,13 +31,18 @@ Mapper = Callable[[StateDict, str], StateDict]
 
 _MAPPERS: dict[tuple[str, str], Mapper] = {}
 _WHY_NOT: dict[tuple[str, str], str] = {}
+# builder arguments a source's network needs that no tensor shape shows (PyTorchVideo's AVA detector pools
+# its boxes with RoIAlign(aligned=False)); recorded in the converted checkpoint's model_kwargs
+_BUILD_KWARGS: dict[tuple[str, str], dict] = {}
 
 
 class ConversionError(VidlabError, ValueError):
     """A foreign checkpoint cannot be mapped onto the requested architecture."""
 
 
-def register(source: str, *archs: str) -> Callable[[Mapper], Mapper]:
+def register(source: str, *archs: str, build_kwargs: dict | None = None) -> Callable[[Mapper], Mapper]:
+    """Register a state-dict mapper from ``source`` onto vidlab's ``archs``; ``build_kwargs``: builder
+    arguments the source's network always has and its tensors do not show (see :func:`build_kwargs`)."""
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}")
 
@@ -47,6 +52,8 @@ def register(source: str, *archs: str) -> Callable[[Mapper], Mapper]:
             if key in _MAPPERS:
                 raise ValueError(f"mapper for {key} registered twice")
             _MAPPERS[key] = fn
+            if build_kwargs:
+                _BUILD_KWARGS[key] = dict(build_kwargs)
         return fn
 
     return deco
@@ -65,6 +72,13 @@ def get_mapper(source: str, arch: str) -> Mapper:
         have = sorted(a for s, a in _MAPPERS if s == source)
         raise ConversionError(f"no {source} converter for {name}; {source} converters exist for: {', '.join(have) or 'none'}")
     return _MAPPERS[(source, name)]
+
+
+def build_kwargs(source: str, arch: str) -> dict:
+    """The builder arguments ``source``'s network of ``arch`` needs beyond what its shapes fix ({} for most)."""
+    from vidlab.models import get_spec
+
+    return dict(_BUILD_KWARGS.get((source, get_spec(arch).name), {}))
 
 
 def not_convertible(source: str, arch: str, reason: str) -> None:

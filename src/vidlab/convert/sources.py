@@ -7,7 +7,12 @@
 * Caffe2 ``.pkl`` (the PySlowFast/Detectron model zoo's original files): a
   plain Python pickle of ``{"blobs": {name: numpy array}}``. It is read with a
   restricted unpickler that only rebuilds numpy arrays and builtin containers,
-  the same guarantee as ``weights_only=True``; anything else is refused.
+  the same guarantee as ``weights_only=True``; anything else is refused. A
+  ``.pkl`` that holds a torch file instead (a zip archive, or the pre-1.6 format
+  that opens with torch's magic number) is read as one: PySlowFast publishes
+  some PyTorch checkpoints under ``.pkl`` names (its SSv2 / Charades / multigrid
+  SlowFasts, which its configs load with the default ``TEST.CHECKPOINT_TYPE:
+  pytorch``; a plain ``pickle.load`` of such a file returns only that number).
 * ``.safetensors``.
 * A Hugging Face model folder (``config.json`` + ``model.safetensors``, or
   ``pytorch_model.bin`` read with ``weights_only=True``; sharded checkpoints
@@ -23,6 +28,7 @@ import importlib
 import io
 import os
 import pickle
+import zipfile
 from pathlib import Path
 from types import ModuleType
 
@@ -56,6 +62,18 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
         if module.startswith("numpy") and name in ("_reconstruct", "scalar"):
             return getattr(_multiarray(), name)
         return super().find_class(module.replace("__builtin__", "builtins"), name)
+
+
+#: how torch.save's pre-1.6 format opens: pickle protocol 2, then a 10-byte int, torch's magic number
+_TORCH_LEGACY_HEAD = b"\x80\x02\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+
+
+def is_torch_file(path: str | os.PathLike) -> bool:
+    """True for a file torch.save wrote (a zip archive, or the legacy format), whatever its suffix."""
+    if zipfile.is_zipfile(path):
+        return True
+    with open(path, "rb") as f:
+        return f.read(len(_TORCH_LEGACY_HEAD)) == _TORCH_LEGACY_HEAD
 
 
 def read_caffe2_pickle(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -160,7 +178,7 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
             return read_hf_folder(p)
         raise ConversionError(f"{p}: is a directory (a Hugging Face model folder needs a config.json)")
     info: dict = {"file": str(p), "format": None}
-    if p.suffix == ".pkl":
+    if p.suffix == ".pkl" and not is_torch_file(p):
         blobs = read_caffe2_pickle(p)
         tensors, skipped = caffe2_model_blobs(blobs)
         info.update(format="caffe2-pkl", skipped=sorted(skipped))

@@ -27,7 +27,9 @@ Where the figures come from:
   their test views, frame sampling and input channel order from the PySlowFast configs that trained them
   (``configs/{SSv2,Charades}/pytorchvideo/*.yaml``) and its ``slowfast/datasets/ptv_datasets.py``.
   Charades is multi-label: its ``accuracy`` is ``{"mAP": ..}``, not top-1/top-5.
-- PySlowFast: facebookresearch/SlowFast ``MODEL_ZOO.md``, read at commit 02a85e9 (URLs and accuracy).
+- PySlowFast: facebookresearch/SlowFast ``MODEL_ZOO.md``, read at commit 02a85e9 (URLs and accuracy); its
+  Something-Something v2 and Charades SlowFast 16x8 entries (standard and multigrid training) read at commit
+  287ec00 with the configs that trained them.
 - MMAction2: the Kinetics-400 tables of open-mmlab/mmaction2 ``configs/recognition/<family>/README.md``
   (URLs, top-1/top-5, testing protocol); the CNNs' (SlowOnly, SlowFast, I3D, X3D) read at commit 4d6c934
   (branch main, MMAction2 1.2.0), their test pipelines (clips, resize, crops, ``target_fps``) and
@@ -121,13 +123,14 @@ class HubEntry:
         return f"{self.urls[0]}/resolve/main/{name}"
 
     def resolved_preprocessing(self) -> dict[str, Any]:
-        """A classifier's input: its architecture's :meth:`~vidlab.models.ModelSpec.preprocessing` (what the
-        converted checkpoint records), updated with what the source states (``fps``, resize, ...)."""
+        """A classifier's input, as its converted checkpoint records it: the architecture's
+        :meth:`~vidlab.models.ModelSpec.preprocessing` with the converter's own normalisation (MMAction2),
+        updated with what the source states (``fps``, which is also the ``target_fps``, resize, ...)."""
         if self.kind != "classifier":
             return dict(self.preprocessing)
-        from vidlab.models import get_spec
+        from vidlab.convert.core import source_preprocessing, with_target_fps
 
-        return {**get_spec(self.arch).preprocessing(), **self.preprocessing}
+        return with_target_fps({**source_preprocessing(str(self.converter), self.arch), **self.preprocessing})
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -281,6 +284,24 @@ _PYTORCHVIDEO += [
                    _CHARADES, _CHARADES_HOW),
 ]
 
+# PyTorchVideo's AVA detector: the installed hub's slowfast_r50_detection (pytorchvideo/models/hub/slowfast.py,
+# checkpoint_paths), SlowFast R50 8x8 pre-trained on Kinetics-400 and fine-tuned on AVA; vidlab's
+# slowfast_r50_8x8_detection with RoIAlign aligned=False (the pytorchvideo converter records it). Its 80 outputs are
+# the AVA action ids 1..80 in order (the ava80 label set).
+_PYTORCHVIDEO.append(HubEntry(
+    name="slowfast_r50_8x8_detection.ava", arch="slowfast_r50_8x8_detection", tag="ava", dataset="AVA",
+    source="pytorchvideo", urls=(f"{_PTV}/ava/SLOWFAST_8x8_R50_DETECTION.pyth",), file_format="pyth",
+    converter="pytorchvideo", labels="ava80", num_classes=80,
+    accuracy_source=("none published: pytorchvideo's docs/source/model_zoo.md has no AVA table and the hub's "
+                     "slowfast_r50_detection docstring gives no mAP or AVA version"),
+    licence="Apache-2.0 (pytorchvideo model zoo); pre-trained on Kinetics-400 (annotations CC BY 4.0), fine-tuned on "
+            "AVA (annotations CC BY 4.0)",
+    verified=True,
+    notes=("URL as the installed pytorchvideo 0.1.5 hub records it (checkpoint_paths['slowfast_r50_detection']); the "
+           "action detector of `vidlab detect run --model slowfast_r50_8x8_detection`; boxes pooled with "
+           "RoIAlign(aligned=False) as pytorchvideo's ResNetRoIHead does; no published checksum (sha256 recorded at "
+           "first download)")))
+
 # ----------------------------------------------------------------------------------------- PySlowFast
 _PSF = "https://dl.fbaipublicfiles.com/pyslowfast/model_zoo/kinetics400"
 _PSF_LICENCE = "Apache-2.0 (PySlowFast model zoo); trained on Kinetics-400 (annotations CC BY 4.0)"
@@ -313,6 +334,55 @@ _PYSLOWFAST = [
     _psf("x3d_s", f"{_X3D}/x3d_s.pyth", 73.5, None, "pyth", "30 views"),
     _psf("x3d_m", f"{_X3D}/x3d_m.pyth", 76.2, None, "pyth", "30 views"),
     _psf("x3d_l", f"{_X3D}/x3d_l.pyth", 77.5, None, "pyth", "30 views"),
+]
+
+# PySlowFast's own Something-Something v2 and Charades SlowFasts (MODEL_ZOO.md "Multigrid Training" tables, read at
+# commit 287ec00): SlowFast R50 16 x 8 fine-tuned from its Kinetics-400 SLOWFAST_8x8_R50.pkl, the standard schedule
+# and the multigrid one. Their configs (configs/{SSv2,Charades}/SLOWFAST_16x8_R50[_multigrid].yaml) build the
+# network of slowfast_r50_8x8 (ALPHA 4, BETA_INV 8, FUSION_CONV_CHANNEL_RATIO 2, FUSION_KERNEL_SZ 7, the same
+# NUM_BLOCK_TEMP_KERNEL, no non-local) and feed it DATA.NUM_FRAMES 64 at SAMPLING_RATE 2 (Slow 16 frames, stride 8);
+# DATA.REVERSE_INPUT_CHANNEL turns the loaders' cv2 BGR frames into RGB, what vidlab feeds. The URLs are published
+# with a doubled "pyslowfast/pyslowfast/" segment, kept as written; the document's config column of the Charades
+# rows names the SSv2 configs (a slip: the Charades configs are the ones with NUM_CLASSES 157 and bce_logit).
+_PSF_MG = "https://dl.fbaipublicfiles.com/pyslowfast/pyslowfast/model_zoo/multigrid/model_zoo"
+_PSF_MG_DOC = "facebookresearch/SlowFast MODEL_ZOO.md (read at commit 287ec00), Multigrid Training, {table} table"
+
+
+def _psf_finetuned(dataset: str, multigrid: bool, accuracy: dict) -> HubEntry:
+    folder, tag, classes, data_licence, extra, how = {
+        "Something-Something v2": ("SSv2", "ssv2", 174, "Something-Something v2 (20BN / Qualcomm licence: research use)",
+                                   _SSV2, _SSV2_HOW.replace("3 crops", "1 crop (the first)")),
+        "Charades": ("Charades", "charades", 157, "Charades (Allen Institute for AI, non-commercial licence)",
+                     _CHARADES, _CHARADES_HOW),
+    }[dataset]
+    file = f"SLOWFAST_16x8_R50{'_multigrid' if multigrid else ''}.pkl"
+    tag = f"{tag}_pyslowfast{'_multigrid' if multigrid else ''}"
+    config = f"configs/{folder}/{file[:-4]}.yaml"
+    pre = {"num_frames": 64, "sampling_rate": 2, **extra}
+    if multigrid and folder == "SSv2":  # its config tests at TEST_CROP_SIZE 224 (the standard one at 256)
+        pre["test_crop_size"] = 224
+    return HubEntry(
+        name=f"slowfast_r50_8x8.{tag}", arch="slowfast_r50_8x8", tag=tag, dataset=dataset, source="pyslowfast",
+        urls=(f"{_PSF_MG}/{folder}/{file}",), local_name=f"{folder}_{file}", file_format="pkl",
+        converter="pyslowfast", labels=folder.lower(), num_classes=classes, preprocessing=pre, accuracy=accuracy,
+        accuracy_source=_PSF_MG_DOC.format(table={"SSv2": "Something-Something V2"}.get(folder, folder)) +
+        f" ({'multigrid' if multigrid else 'standard'} training; {how})",
+        licence=f"Apache-2.0 (PySlowFast model zoo); pre-trained on Kinetics-400 (annotations CC BY 4.0), "
+                f"fine-tuned on {data_licence}",
+        verified=True,
+        notes=(f"URL as MODEL_ZOO.md links it; cached and mirrored as {folder}_{file} (the SSv2 and Charades files "
+               f"share their published names); trained and tested with {config} (64 frames at rate 2"
+               f"{', TEST_CROP_SIZE 224' if multigrid and folder == 'SSv2' else ''}); a PyTorch checkpoint under a "
+               ".pkl name as far as the configs show (TEST.CHECKPOINT_TYPE is the default pytorch; the caffe2 type "
+               "is TRAIN's, for the Kinetics-400 initialisation): vidlab reads a .pkl as a torch file or as "
+               "Caffe2 blobs, whichever it holds; no published checksum (sha256 recorded at first download)"))
+
+
+_PYSLOWFAST += [
+    _psf_finetuned("Something-Something v2", False, {"top1": 63.0, "top5": 88.5, "views": "1 x 1"}),
+    _psf_finetuned("Something-Something v2", True, {"top1": 63.5, "top5": 88.7, "views": "1 x 1"}),
+    _psf_finetuned("Charades", False, {"mAP": 38.9, "views": "3 x 10"}),
+    _psf_finetuned("Charades", True, {"mAP": 38.6, "views": "3 x 10"}),
 ]
 
 # ----------------------------------------------------------------------------------------- pipeline parts

@@ -75,6 +75,10 @@ class SlowFastDetector(VideoDetectorContract, nn.Module):
         nn.init.zeros_(self.head.projection.bias)
         self.feature_dim = self.head.feature_dim
 
+    def pathways(self, x) -> list[torch.Tensor]:
+        """The ``[slow, fast]`` input for ``x`` (see :meth:`SlowFast.pathways`)."""
+        return self._backbone[0].pathways(x)
+
     def forward_maps(self, inputs) -> list[torch.Tensor]:
         """The backbone's last-stage maps ``[slow, fast]``."""
         return self._backbone[0].forward_maps(inputs)
