@@ -104,6 +104,8 @@ def test_detect_writes_mp4_and_csv_paths(real_dir, checkpoint, tmp_path, capsys)
 def test_bad_inputs_are_one_line(real_dir, checkpoint, tmp_path, capsys, monkeypatch):
     video = real_dir / "people_demo" / "people-detection.gif"
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
+    monkeypatch.setenv("VIDLAB_HOME", str(tmp_path / "vidlab_home"))
+    monkeypatch.setenv("VIDLAB_HUB_MIRROR", str(tmp_path / "empty_mirror"))  # offline: the hub has no copy either
     code, _, err = run(["detect", str(video), "-c", str(checkpoint), "--out", str(tmp_path / "o")], capsys)
     line = one_error_line(err)
     assert code == 2 and "weights not available offline" in line and "--detector-weights" in line

@@ -178,8 +178,10 @@ def make_entry():
 
 @pytest.fixture
 def register():
-    """``register(entry)`` adds a hub entry for one test."""
+    """``register(entry)`` adds a hub entry for one test (one of the table's own names: replaces it for the
+    test, and the published entry comes back in its place afterwards)."""
     from vidlab import hub
+    from vidlab.hub.table import ENTRIES
 
     names: list[str] = []
 
@@ -189,8 +191,12 @@ def register():
         return entry
 
     yield add
+    published = {e.name: e for e in ENTRIES}
     for n in names:
-        hub.remove_entry(n)
+        if n in published:
+            hub.register_entry(published[n], replace=True)
+        else:
+            hub.remove_entry(n)
 
 
 @pytest.fixture

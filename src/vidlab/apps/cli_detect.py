@@ -60,7 +60,7 @@ def _register_detect(app: typer.Typer) -> None:
         boxes: Path | None = typer.Option(None, "--boxes", "--person-boxes",
                                              help="Person boxes: AVA csv, tube JSON or frame JSON."),
         detector_weights: Path | None = typer.Option(
-            None, "--detector-weights", help="Faster R-CNN R50-FPN COCO state dict (else torchvision's cache)."),
+            None, "--detector-weights", help="Faster R-CNN R50-FPN COCO state dict (else torchvision's cache, else the hub's fasterrcnn_resnet50_fpn.coco)."),
         out: Path = typer.Option(Path("detections"), "--out",
                                  help="Output folder (tubes.json, detections.csv, annotated.mp4) or an .mp4 path."),
         csv_path: Path | None = typer.Option(None, "--csv", help="Where to write the AVA detection csv."),

@@ -23,7 +23,7 @@ def flow(
     rgb: bool = typer.Option(True, "--rgb/--no-rgb", help="Also write the frames as img_%05d.jpg (the rawframes layout)."),
     visualize: bool = typer.Option(False, "--visualize", help="Also write flow.mp4 (HSV colour wheel)."),
     raft_weights: Optional[str] = typer.Option(None, "--raft-weights",
-                                               help="RAFT: torchvision raft state dict (.pth/.safetensors), or 'download'."),
+                                               help="RAFT: torchvision raft state dict (.pth/.safetensors), or 'download' (through the hub)."),
     raft_model: str = typer.Option("large", "--raft-model", help="RAFT: small or large."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo folders made with other settings."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per video (a list)."),

@@ -1,10 +1,12 @@
 """The person detector: torchvision's Faster R-CNN ResNet-50 FPN (COCO), offline.
 
 Weights come from a path the user gives (a torchvision ``state_dict`` file,
-e.g. ``fasterrcnn_resnet50_fpn_coco-258fb6c6.pth``) or from torchvision's own
+e.g. ``fasterrcnn_resnet50_fpn_coco-258fb6c6.pth``), from torchvision's own
 cache (``$TORCH_HOME/hub/checkpoints/``, where
 ``torchvision.models.detection.fasterrcnn_resnet50_fpn(weights="DEFAULT")``
-puts them). vidlab never downloads them: when neither exists,
+puts them), else from vidlab's hub (entry ``fasterrcnn_resnet50_fpn.coco``:
+downloaded once into ``$VIDLAB_HOME/hub`` with its hash prefix checked, or
+taken from ``$VIDLAB_HUB_MIRROR``). When none of them can,
 :class:`DetectorWeightsError` says where to put the file.
 
 Defaults follow the action-detection demos: person score >= 0.9 (PySlowFast
@@ -38,7 +40,12 @@ def default_weights_file() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / name
 
 
-def resolve_weights(path: str | os.PathLike | None) -> Path:
+HUB_ENTRY = "fasterrcnn_resnet50_fpn.coco"
+
+
+def resolve_weights(path: str | os.PathLike | None, *, progress: bool | None = None) -> Path:
+    """The detector's weights file: ``path``, else torchvision's cached file, else the hub's
+    (:data:`HUB_ENTRY`, fetched once)."""
     if path is not None:
         p = Path(path)
         if not p.is_file():
@@ -47,9 +54,15 @@ def resolve_weights(path: str | os.PathLike | None) -> Path:
     p = default_weights_file()
     if p.is_file():
         return p
-    raise DetectorWeightsError(
-        f"person detector weights not available offline: pass --detector-weights PATH (torchvision "
-        f"fasterrcnn_resnet50_fpn COCO state dict) or put {p.name} in {p.parent}; vidlab does not download them")
+    from vidlab import hub
+
+    try:
+        return hub.download(HUB_ENTRY, progress=progress)
+    except hub.HubError as e:
+        raise DetectorWeightsError(
+            f"person detector weights not available offline: pass --detector-weights PATH (torchvision "
+            f"fasterrcnn_resnet50_fpn COCO state dict), put {p.name} in {p.parent}, or let the hub fetch it: {e}"
+        ) from None
 
 
 class PersonDetector:

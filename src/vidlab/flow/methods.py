@@ -171,9 +171,10 @@ class RaftFlow(FlowEstimator):
     ``weights``: a path to a state dict of the torchvision model (``.pth``/``.pt``
     read with ``torch.load(weights_only=True)``, or ``.safetensors``), e.g. the
     file torchvision downloads for ``Raft_Large_Weights.C_T_SKHT_V2``
-    (``raft_large_C_T_SKHT_V2-ff5fadd5.pth``); ``"download"`` fetches the
-    default weights through torchvision (needs the internet; fails with a
-    clear error offline); ``"random"`` keeps the random initialisation (for
+    (``raft_large_C_T_SKHT_V2-ff5fadd5.pth``); ``"download"`` fetches
+    torchvision's default weights through vidlab's hub (entries ``raft_large`` /
+    ``raft_small``: cached in ``$VIDLAB_HOME/hub``, hash prefix checked,
+    ``$VIDLAB_HUB_MIRROR`` honoured; one clear error offline); ``"random"`` keeps the random initialisation (for
     tests only: the flow is meaningless). Frames are scaled to [-1, 1] as
     torchvision's transforms do and padded (replicate) to a multiple of 8;
     the flow is cropped back; frames smaller than 128 px (RAFT's correlation
@@ -201,16 +202,15 @@ class RaftFlow(FlowEstimator):
         self.weights = str(weights)
         builder = optical_flow.raft_small if model == "small" else optical_flow.raft_large
         net = builder(weights=None, progress=False)
-        if self.weights == "download":
-            enum = optical_flow.Raft_Small_Weights if model == "small" else optical_flow.Raft_Large_Weights
+        if self.weights == "download":  # torchvision's DEFAULT weights, through vidlab's hub (cache, mirror)
+            from vidlab import hub
+
             try:
-                state = enum.DEFAULT.get_state_dict(progress=False)
-            except Exception as e:  # URLError, socket errors, SSL errors...
-                raise FlowMethodError(
-                    f"cannot download the RAFT {model} weights ({type(e).__name__}: {e}); "
-                    "copy the file here and pass its path"
-                ) from None
-            net.load_state_dict(state)
+                path = hub.download(hub.get_entry(f"raft_{model}"), progress=False)
+            except hub.HubError as e:
+                raise FlowMethodError(f"cannot fetch the RAFT {model} weights: {e}; or pass the file's path") from None
+            self.weights = str(path)
+            net.load_state_dict(_read_state_dict(self.weights, net))
         elif self.weights != "random":
             net.load_state_dict(_read_state_dict(self.weights, net))
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
