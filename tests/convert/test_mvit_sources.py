@@ -150,7 +150,8 @@ def test_registered_pairs():
     got = supported()
     assert {"mvit_v1_b_16x4", "mvitv2_s_16x4"} <= set(got["torchvision"])
     assert {"mvit_v1_b_16x4", "mvit_v1_b_32x3"} <= set(got["pytorchvideo"])
-    assert {"mvit_v1_b_16x4", "mvit_v1_b_32x3", "mvitv2_s_16x4", "mvitv2_b_32x3"} <= set(got["pyslowfast"])
+    assert {"mvit_v1_b_16x4", "mvit_v1_b_32x3", "mvit_v1_b24_32x3", "mvitv2_s_16x4", "mvitv2_b_32x3"} <= \
+        set(got["pyslowfast"])
     assert get_mapper("torchvision", "mvit_v2_s") is get_mapper("torchvision", "mvitv2_s_16x4")  # by alias
 
 
@@ -158,16 +159,21 @@ def test_pyslowfast_identity_and_the_24_block_yaml():
     with torch.device("meta"):
         own = models.build("mvit_v1_b_32x3").state_dict()
         # PySlowFast's configs/Kinetics/MVIT_B_32x3_CONV.yaml: DEPTH 24 (MViT-B-24), q pooled at 2, 5, 21,
-        # no POOL_KVQ_KERNEL (kernels stride + 1), DROPPATH_RATE 0.3
+        # no POOL_KVQ_KERNEL (kernels stride + 1), DROPPATH_RATE 0.3: the registered mvit_v1_b24_32x3
         b24 = MViT(400, MVIT_V1_B_16X4, depth=24, num_frames=32, pool_kvq_kernel=None, drop_path_rate=0.3,
                    dim_mul=((2, 2.0), (5, 2.0), (21, 2.0)), head_mul=((2, 2.0), (5, 2.0), (21, 2.0)),
                    pool_q_stride=((2, 1, 2, 2), (5, 1, 2, 2), (21, 1, 2, 2)))
+        registered = models.build("mvit_v1_b24_32x3")
+    assert registered.config == b24.config
     mapped = get_mapper("pyslowfast", "mvit_v1_b_32x3")(own, "mvit_v1_b_32x3")
     assert list(mapped) == list(own) and all(mapped[k] is own[k] for k in own)
     assert sum(v.numel() for v in b24.state_dict().values()) == 53_115_280
     assert b24.state_dict()["blocks.0.attn.pool_k.weight"].shape == (96, 1, 1, 9, 9)
-    with pytest.raises(ConversionError, match=r"24 blocks, mvit_v1_b_32x3 has 16 .*MViT-B-24"):
+    with pytest.raises(ConversionError, match=r"24 blocks, mvit_v1_b_32x3 has 16 .*--arch mvit_v1_b24_32x3"):
         get_mapper("pyslowfast", "mvit_v1_b_32x3")(b24.state_dict(), "mvit_v1_b_32x3")
+    b24_state = b24.state_dict()
+    mapped = get_mapper("pyslowfast", "mvit_v1_b24_32x3")(b24_state, "mvit_v1_b24_32x3")
+    assert list(mapped) == list(b24_state)
 
 
 def test_errors_name_the_problem():

@@ -51,11 +51,11 @@ epsilon 1e-5, vidlab's (as PySlowFast's and torchvision's) 1e-6; build with
 the logits' scale at random weights; with the default they differ by 1-2e-5 of
 it at full width, see tests/convert/test_mvit_sources.py).
 
-PySlowFast (``mvit_v1_b_16x4`` / ``mvit_v1_b_32x3``): identity, after a depth
-check. PySlowFast's ``configs/Kinetics/MVIT_B_32x3_CONV.yaml`` sets ``DEPTH: 24``
-(MViT-B-24, pooled at blocks 2, 5, 21, kernels stride + 1), a network vidlab
-does not register: its checkpoints are refused with that sentence rather than a
-list of unexpected keys. ``mvit_v1_b_32x3`` is the paper's 16-block MViT-B 32x3
+PySlowFast (``mvit_v1_b_16x4`` / ``mvit_v1_b_32x3`` / ``mvit_v1_b24_32x3``): identity, after a
+depth check. PySlowFast's ``configs/Kinetics/MVIT_B_32x3_CONV.yaml`` sets ``DEPTH: 24``
+(MViT-B-24, pooled at blocks 2, 5, 21, kernels stride + 1): vidlab's ``mvit_v1_b24_32x3``;
+a 24-block checkpoint given for ``mvit_v1_b_32x3`` is refused with that name rather than
+a list of unexpected keys. ``mvit_v1_b_32x3`` is the paper's 16-block MViT-B 32x3
 (pytorchvideo's ``mvit_base_32x3``), i.e. ``MVIT_B_16x4_CONV.yaml`` with
 ``DATA.NUM_FRAMES: 32``.
 """
@@ -100,8 +100,8 @@ def _check_depth(state: StateDict, source: str, arch: str) -> None:
     got, want = _depth(state), _target(arch).config.depth
     if got == want:
         return
-    hint = (" (PySlowFast's configs/Kinetics/MVIT_B_32x3_CONV.yaml is the 24-block MViT-B-24, which vidlab "
-            "does not register)" if got == 24 and arch.startswith("mvit_v1_b") else "")
+    hint = (" (PySlowFast's configs/Kinetics/MVIT_B_32x3_CONV.yaml is the 24-block MViT-B-24: convert it with "
+            "--arch mvit_v1_b24_32x3)" if got == 24 and arch.startswith("mvit_v1_b") else "")
     raise ConversionError(f"{source} -> {arch}: the checkpoint has {got} blocks, {arch} has {want}{hint}")
 
 
@@ -249,7 +249,7 @@ def from_ptv_mvit(state: StateDict, arch: str) -> StateDict:
 # PySlowFast
 
 
-@register("pyslowfast", "mvit_v1_b_16x4", "mvit_v1_b_32x3")
+@register("pyslowfast", "mvit_v1_b_16x4", "mvit_v1_b_32x3", "mvit_v1_b24_32x3")
 def from_pyslowfast_mvit_v1(state: StateDict, arch: str) -> StateDict:
     """PySlowFast MViTv1 ``.pyth`` state dicts: vidlab's own names (identity), after the depth check."""
     _require(state, "pyslowfast", arch, ("patch_embed.proj.weight", "cls_token"), "PySlowFast MViT")

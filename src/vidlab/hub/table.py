@@ -310,15 +310,18 @@ _PSF_NOTE = ("URL and accuracy (3 crops x 10 clips, 30-view for X3D) as listed i
              "; no published checksum (sha256 recorded at first download)")
 
 
-def _psf(arch: str, url: str, top1: float, top5: float | None, fmt: str = "pkl", views: str = "3 x 10") -> HubEntry:
+def _psf(arch: str, url: str, top1: float, top5: float | None, fmt: str = "pkl", views: str = "3 x 10", *,
+         classes: int = 400, doc: str = _PSF_DOC) -> HubEntry:
     accuracy: dict = {"top1": top1, "views": views}
     if top5 is not None:
         accuracy["top5"] = top5
+    tag = f"kinetics{classes}_pyslowfast"
     return HubEntry(
-        name=f"{arch}.kinetics400_pyslowfast", arch=arch, tag="kinetics400_pyslowfast", dataset="Kinetics-400",
-        source="pyslowfast", urls=(url,), file_format=fmt, converter="pyslowfast", labels="kinetics400",
-        num_classes=400, preprocessing={"fps": 30}, accuracy=accuracy, accuracy_source=_PSF_DOC,
-        licence=_PSF_LICENCE, verified=True, notes=_PSF_NOTE)
+        name=f"{arch}.{tag}", arch=arch, tag=tag, dataset=f"Kinetics-{classes}",
+        source="pyslowfast", urls=(url,), file_format=fmt, converter="pyslowfast", labels=f"kinetics{classes}",
+        num_classes=classes, preprocessing={"fps": 30}, accuracy=accuracy, accuracy_source=doc,
+        licence=_PSF_LICENCE.replace("Kinetics-400", f"Kinetics-{classes}"), verified=True,
+        notes=_PSF_NOTE.replace(_PSF_DOC, doc))
 
 
 _X3D = "https://dl.fbaipublicfiles.com/pyslowfast/x3d_models"
@@ -334,6 +337,21 @@ _PYSLOWFAST = [
     _psf("x3d_s", f"{_X3D}/x3d_s.pyth", 73.5, None, "pyth", "30 views"),
     _psf("x3d_m", f"{_X3D}/x3d_m.pyth", 76.2, None, "pyth", "30 views"),
     _psf("x3d_l", f"{_X3D}/x3d_l.pyth", 77.5, None, "pyth", "30 views"),
+]
+
+# The attention models of the same table (read at commit 287ec00; TEST 1 crop x 5 clips at 224): MViTv2-S 16x4 and
+# -B 32x3 (configs/Kinetics/MVITv2_{S_16x4,B_32x3}.yaml), MViTv1 B-Conv 32x3 for Kinetics-400 and -600
+# (MVIT_B_32x3_CONV[_K600].yaml: the 24-block MViT-B-24). Its MViTv1 B-Conv 16x4 row links a Google Drive page,
+# not a file, and is left out.
+_PSF_287 = "facebookresearch/SlowFast MODEL_ZOO.md (read at commit 287ec00), Kinetics 400 and 600 table"
+_PSF_ROOT = "https://dl.fbaipublicfiles.com/pyslowfast/model_zoo"
+_PYSLOWFAST += [
+    _psf("mvitv2_s_16x4", f"{_PSF_ROOT}/mvitv2/pysf_video_models/MViTv2_S_16x4_k400_f302660347.pyth", 81.0, 94.6,
+         "pyth", "1 x 5", doc=_PSF_287),
+    _psf("mvitv2_b_32x3", f"{_PSF_ROOT}/mvitv2/pysf_video_models/MViTv2_B_32x3_k400_f304025456.pyth", 82.9, 95.7,
+         "pyth", "1 x 5", doc=_PSF_287),
+    _psf("mvit_v1_b24_32x3", f"{_PSF_ROOT}/mvit/k400.pyth", 80.4, 94.8, "pyth", "1 x 5", doc=_PSF_287),
+    _psf("mvit_v1_b24_32x3", f"{_PSF_ROOT}/mvit/k600.pyth", 83.9, 96.5, "pyth", "1 x 5", classes=600, doc=_PSF_287),
 ]
 
 # PySlowFast's own Something-Something v2 and Charades SlowFasts (MODEL_ZOO.md "Multigrid Training" tables, read at

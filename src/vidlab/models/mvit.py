@@ -731,6 +731,15 @@ MVIT_V1_B_16X4 = MViTConfig(
 # The paper's MViT-B 32x3 (PyTorchVideo mvit_base_32x3): the same 16 blocks, 32 frames, hence a 16-row
 # temporal embedding. (PySlowFast's MVIT_B_32x3_CONV.yaml is another network: see the module docstring.)
 MVIT_V1_B_32X3 = replace(MVIT_V1_B_16X4, num_frames=32)
+# MViT-B-24 32x3: PySlowFast's configs/Kinetics/MVIT_B_32x3_CONV.yaml (its MODEL_ZOO's MViTv1 B-Conv 32x3 K400 and
+# K600 files). The YAML sets DEPTH twice and keeps the later 24; q pooled (and channels / heads doubled) at blocks 2,
+# 5 and 21; no POOL_KVQ_KERNEL, so every pooling kernel is its stride + 1 (k/v: 9x9 at block 0, then 5x5, 3x3, none);
+# drop path 0.3.
+MVIT_V1_B24_32X3 = replace(
+    MVIT_V1_B_16X4, depth=24, dim_mul=((2, 2.0), (5, 2.0), (21, 2.0)), head_mul=((2, 2.0), (5, 2.0), (21, 2.0)),
+    pool_q_stride=((2, 1, 2, 2), (5, 1, 2, 2), (21, 1, 2, 2)), pool_kvq_kernel=None, drop_path_rate=0.3,
+    num_frames=32,
+)
 
 
 def _spec(title: str, frames: int, rate: int, source: str) -> dict:
@@ -751,6 +760,13 @@ def mvit_v1_b_16x4(num_classes: int = 400, **kw) -> MViT:
 def mvit_v1_b_32x3(num_classes: int = 400, **kw) -> MViT:
     """MViTv1-B, 32 x 3 clips: MViTv1-B with a 16-row temporal embedding (36.6M parameters)."""
     return MViT(num_classes, MVIT_V1_B_32X3, **{"crop_size": TABLE_CROP, **kw})
+
+
+@register_model("mvit_v1_b24_32x3", **_spec("MViTv1-B-24", 32, 3, "PySlowFast MVIT_B_32x3_CONV; 24 blocks"))
+def mvit_v1_b24_32x3(num_classes: int = 400, **kw) -> MViT:
+    """MViTv1-B-24, 32 x 3 clips: 24 blocks, q pooled at blocks 2, 5, 21, kernels stride + 1 (PySlowFast's
+    MViTv1 B-Conv 32x3 checkpoints for Kinetics-400 and -600)."""
+    return MViT(num_classes, MVIT_V1_B24_32X3, **{"crop_size": TABLE_CROP, **kw})
 
 
 @register_model("mvitv2_s_16x4", **_spec("MViTv2-S", 16, 4, "PySlowFast MVITv2_S_16x4, torchvision mvit_v2_s"),
