@@ -190,3 +190,35 @@ def test_training_mode_gradients_reach_the_embeddings():
                  "blocks.1.attn.pool_q.weight", "blocks.0.attn.pool_k.weight"):
         grad = model.get_parameter(name).grad
         assert grad is not None and grad.abs().sum() > 0, name
+
+
+# PySlowFast 287ec00's own MViT (slowfast.models.video_model_builder.MViT, unmodified) built from
+# configs/Kinetics/MVIT_B_32x3_CONV.yaml with DATA.TRAIN_CROP_SIZE / TEST_CROP_SIZE 64, every tensor set by the
+# shared fixture weight rule (tests/conftest.py::fixture_tensor), input torch.randn((1, 3, 32, 64, 64),
+# Generator().manual_seed(0)), eval mode, float64: the pre-activation head.projection output (first 8 of 400,
+# their sum and norm), and the sha256 of its state-dict listing ("key<TAB>[shape]<TAB>dtype" lines, the
+# fixtures' keys.tsv form). Generated on 2026-12-07 by the same procedure that rebuilds the shared
+# mvitv2_s_16x4 fixture bit for bit (keys, weights' checksums, logits).
+B24_KEYS_SHA256 = "156c7b48c36485ac29eba4a233bc5fef3375a921711ac5765840629a1907a51c"
+B24_FIRST = [-0.14073246782345916, -0.6920118040746781, -0.02346441028801899, -1.2754088701920812,
+             -0.8830574293689044, -1.1611063847411225, 0.3855853545443221, -1.970744145662847]
+B24_SUM, B24_NORM, B24_ARGMAX = 10.530995815152826, 20.521897842718833, 47
+
+
+def test_mvit_b24_equals_pyslowfasts_mvit_b_32x3_conv(weight_rule):
+    import hashlib
+    import json
+
+    model = models.build("mvit_v1_b24_32x3", num_classes=400, crop_size=64).eval()
+    listing = "\n".join(f"{k}\t{json.dumps(list(v.shape))}\t{v.dtype}" for k, v in model.state_dict().items())
+    assert hashlib.sha256(listing.encode()).hexdigest() == B24_KEYS_SHA256  # PySlowFast's names, shapes, order
+    assert len(model.state_dict()) == 439 and _params(model) == 52_838_800
+    assert _params(_meta("mvit_v1_b24_32x3")) == 53_115_280  # at 224 px (PySlowFast's count at that crop)
+    model.load_state_dict({k: weight_rule(k, tuple(v.shape)) for k, v in model.state_dict().items()}, strict=True)
+    x = torch.randn((1, 3, 32, 64, 64), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        got = model(x).double().reshape(-1)
+    tol = 1e-4 * max(1.0, got.abs().max().item())
+    assert (got[:8] - torch.tensor(B24_FIRST, dtype=torch.float64)).abs().max().item() <= tol
+    assert abs(got.sum().item() - B24_SUM) <= 400 * tol and abs(got.norm().item() - B24_NORM) <= 20 * tol
+    assert int(got.argmax()) == B24_ARGMAX
