@@ -30,7 +30,8 @@ relative position biases, residual pooling, a cls token) at 4 blocks, width
 clip, the mean of the tokens as the feature (``--no-mean-pool``: the cls token):
 0.32 M parameters. Training: ``vidlab.engine.trainer.Trainer``
 from ``vidlab.engine.config.from_dict`` (AdamW, linear warmup then cosine to
-0, gradient clipping, batch 16, frames cached in memory), ``train.time_budget``
+0, gradient clipping, batch 16, frames cached in memory, ``--mixup``: mixup of whole clips,
+off by default), ``train.time_budget``
 keeping each run inside its share of ``--minutes``.
 
 Two runs, same network, recipe and seed:
@@ -156,7 +157,7 @@ def config(data_dir: Path, out_dir: Path, a: argparse.Namespace, budget: float):
             "test": str(data_dir / "test.csv"), "labels": str(data_dir / "classes.txt"),
             # the clip spans the whole 32-frame video whatever the frame count
             **CLIP, "num_frames": a.frames, "sampling_rate": 32 // a.frames, "target_fps": 16.0, "flip": 0.0, "test_views": 1, "test_crops": 1,
-            "batch_size": a.batch, "num_workers": 0, "cache": "memory",
+            "batch_size": a.batch, "num_workers": 0, "cache": "memory", "mixup_alpha": a.mixup,
         },
         "solver": {"optimizer": "adamw", "lr": a.lr, "weight_decay": a.weight_decay, "epochs": a.epochs,
                    "schedule": "cosine", "final_lr": 0.0, "warmup_epochs": a.warmup,
@@ -199,6 +200,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=1.0, help="warmup epochs")
     ap.add_argument("--label-smoothing", type=float, default=0.0)
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--mixup", type=float, default=0.0, help="data.mixup_alpha: Beta(a, a) blend of clips (0: off)")
     ap.add_argument("--frames", type=int, default=4, choices=(4, 8, 16), help="frames per clip (every 32/n-th)")
     ap.add_argument("--arch", choices=sorted(ARCHS), default="vit", help="the tiny ViT (VideoMAE layout), MViTv2 or Video Swin")
     ap.add_argument("--width", type=int, default=None, help="embed_dim (of block 0 for mvit); default: the arch's")
@@ -233,7 +235,7 @@ def main() -> None:
             f"tubelet {a.tubelet or 'default'}"
     print(f"{time.strftime('%Y-%m-%d %H:%M')} | {ARCHS[a.arch]} tiny ({shape}, "
           f"{results[0]['params']:,} parameters) | AdamW lr {a.lr:g} wd {a.weight_decay:g}, warmup {a.warmup:g} "
-          f"+ cosine, batch {a.batch} | {a.threads} threads | {total:.0f} s in all | load average {load}\n")
+          f"+ cosine, batch {a.batch}{f', mixup {a.mixup:g}' if a.mixup else ''} | {a.threads} threads | {total:.0f} s in all | load average {load}\n")
     print("| run | test top-1 | pair accuracy | within-pair accuracy | epochs (planned) | train s | val top-1 "
           "(every few epochs) | load at end |")
     print("|---|---|---|---|---|---|---|---|")
