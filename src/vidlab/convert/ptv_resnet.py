@@ -124,10 +124,7 @@ register(
 def from_pytorchvideo_detection(state: StateDict, arch: str) -> StateDict:
     """Map pytorchvideo's ``create_slowfast_with_roi_head`` state dict (``model.blocks.*`` +
     ``detection_head.proj``) to vidlab's detector keys."""
-    state = dict(state)
-    for prefix in ("module.",):
-        if state and all(k.startswith(prefix) for k in state):
-            state = {k[len(prefix):]: v for k, v in state.items()}
+    state = _strip_prefix(dict(state))  # a DDP "module." (the head is not under "model.", so that one stays)
     head = {k: v for k, v in state.items() if k.startswith("detection_head.")}
     body = {k[len("model."):] if k.startswith("model.") else k: v for k, v in state.items() if k not in head}
     out = from_pytorchvideo_resnet(body, arch)
