@@ -64,7 +64,7 @@ def test_blink_consecutive_frames_show_the_pattern():
 
 
 def test_relation_classes_differ_only_in_the_second_object():
-    """Same seed, other class: the first object's corner is bit-identical, the other corner differs."""
+    """Same seed, other class: the first square's corner is bit-identical, the other square's differs."""
     for seed in (1, 2, 3, 4):
         a = st.render_task_clip("relation", 0, seed).astype(int)
         b = st.render_task_clip("relation", 1, seed).astype(int)
@@ -76,7 +76,7 @@ def test_relation_classes_differ_only_in_the_second_object():
 
 
 def test_relation_objects_are_farther_apart_than_the_baselines_receptive_field():
-    """On each axis, the pixels the two objects cover (in any frame) are at least 36 px apart:
+    """On each axis, the pixels the two squares cover (in any frame) are at least 40 px apart:
     no position of the suite's 3D ResNet (receptive field 33 x 33 px) sees both."""
     gaps = []
     for seed in range(40):
@@ -86,7 +86,41 @@ def test_relation_objects_are_farther_apart_than_the_baselines_receptive_field()
             gap_y = max(y2.min() - y1.max(), y1.min() - y2.max()) - 1
             gap_x = max(x2.min() - x1.max(), x1.min() - x2.max()) - 1
             gaps.append(min(gap_x, gap_y))
-    assert min(gaps) >= 36, min(gaps)
+    assert min(gaps) >= 40, min(gaps)
+
+
+def test_relation_squares_show_their_class_colours():
+    """Inside each square the frame is its palette colour (up to noise and soft edges); the two squares
+    of a ``same`` clip match and those of a ``different`` clip do not."""
+    palette = np.array(st.relation_palette())
+    for seed in (3, 4, 5):
+        for label in (0, 1):
+            frames, masks = st._render_relation(label, seed, 96, 8, masks=True)
+            found = []
+            for m in masks:
+                inside = m > 0.99
+                rgb = frames[inside].reshape(-1, 3).mean(0)
+                found.append(int(np.abs(palette - rgb).sum(1).argmin()))
+                assert np.abs(palette[found[-1]] - rgb).max() < 6, rgb
+            assert (found[0] == found[1]) == (label == 0), (seed, label, found)
+
+
+def test_relation_each_square_alone_is_uniform_over_the_hues_in_both_classes():
+    """Exactly: the first hue is uniform over the 6 and, for ``different``, the shift to the second is uniform
+    over 1..5, so the second hue is uniform too; the scene's draws are the same for both classes."""
+    k = len(st.relation_palette())
+    for label in (0, 1):
+        counts = np.zeros((2, k), int)
+        for seed in range(3000):
+            first, second = st.relation_colours(label, np.random.default_rng(seed))
+            counts[0, first] += 1
+            counts[1, second] += 1
+            assert (first == second) == (label == 0)
+        # 500 expected per hue; 5 standard deviations of a binomial(3000, 1/6) are ~100
+        assert np.abs(counts - 3000 / k).max() < 100, counts
+    same = [st.relation_colours(0, np.random.default_rng(s))[0] for s in range(50)]
+    diff = [st.relation_colours(1, np.random.default_rng(s))[0] for s in range(50)]
+    assert same == diff
 
 
 def test_write_task_dataset_layout(tmp_path):

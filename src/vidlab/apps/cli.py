@@ -467,7 +467,7 @@ def data_synth(
     task: Optional[str] = typer.Option(None, "--task", help="Instead: a diagnostic task of the mechanism suite "
                                        "(benchmarks/bench_mechanisms.py), in the same layout: blink (the Fast "
                                        "pathway: brightness patterns invisible at the Slow stride) or relation "
-                                       "(non-local blocks: two far-apart objects moving in step or opposed). "
+                                       "(non-local blocks: two far-apart squares of one colour or of two). "
                                        "--size/--frames/--fps default to the task's own."),
     as_json: bool = typer.Option(False, "--json"),
 ):

@@ -1,7 +1,7 @@
 """Diagnostic tasks: synthetic clip sets built so that one SlowFast component is necessary.
 
-Each task draws the objects of the demo's synthetic set (:mod:`vidlab.data.synthetic`:
-the same shapes, textures, backgrounds and pixel noise) and writes the demo set's
+Each task draws on the demo's synthetic set (:mod:`vidlab.data.synthetic`: its
+backgrounds and pixel noise; ``blink`` its objects and motions) and writes the demo set's
 layout (``videos/{split}/{class}/*.mp4``, ``{train,val,test}.csv``, ``classes.txt``,
 ``meta.json``), so ``vidlab train`` reads it unchanged. ``vidlab data synth --task
 NAME`` writes one; ``benchmarks/bench_mechanisms.py`` trains the model with and
@@ -24,22 +24,26 @@ without the component on it.
     fractional strides that alias the pattern into the Slow view.)
 
 ``relation`` -- non-local blocks
-    Two objects in opposite corners of a 96 x 96 frame (top-left/bottom-right or
-    top-right/bottom-left), each translating at the same slow speed, to the left
-    or to the right (equally likely). Class ``in_step``: both move the same way;
-    ``opposed``: the second moves the other way. Each object alone is identically
-    distributed in both classes (left and right are equally likely for either), so
-    only the relation between two places 36+ pixels apart tells the class: an
-    exclusive or of the two directions. A convolutional net whose receptive field
-    is smaller than the gap between the objects and that pools its features
-    globally before a linear classifier reads a sum of two per-object terms,
-    ``f(left) + f(left)`` and ``f(right) + f(right)`` for ``in_step``, their
-    midpoint ``f(left) + f(right)`` for ``opposed``: no linear read-out separates
-    a midpoint from both ends (a threshold between the midpoint and one end is right
-    in at most 3 of the 4 direction pairs: 0.75 at best, and only after learning
-    direction features that carry no class signal by themselves). A non-local block gives
-    every position what the other places hold, and the layers after it can
-    combine that with the position's own motion.
+    Two filled squares (half-size 7-8 px) in opposite corners of a 96 x 96 frame
+    (top-left/bottom-right or top-right/bottom-left), wandering slowly (at most
+    0.1 px/frame, no class signal), each in one of six hues. Class ``same``: both
+    squares have the same hue; ``different``: the second has one of the other five
+    (uniform). Each square alone is uniformly coloured in both classes, so only the
+    relation between two places 41+ pixels apart on each axis tells the class. A
+    convolutional net whose receptive field is smaller than that gap and that pools
+    its features globally before a linear classifier scores a clip as a sum of two
+    per-object terms, ``a(top colour) + b(bottom colour)``; a threshold on such a
+    sum that accepts two same-colour pairs ``(i, i)`` and ``(j, j)`` also accepts
+    ``(i, j)`` or ``(j, i)`` (their sums add up to the same total), so the best
+    linear read-out is right on at most 0.75 of the clips (e.g. ``a(c) - b(c)``
+    increasing in ``c``: all ``same`` clips and half of the ``different`` ones),
+    0.65 when ``a = b``, and only after learning colour features that carry no
+    class signal on their own. A non-local block gives every position what the
+    other places hold, and the layers after it can compare that with the
+    position's own colour. (A first version asked whether two objects move the
+    same way or opposite ways; the single-stage baseline net did not even learn one
+    object's direction in the suite's budget, so neither row got past chance:
+    benchmarks/RESULTS.md.)
 
 Both tasks are deterministic in ``seed`` like the demo set: clip ``i`` of a split
 has its own seed, independent streams per split.
@@ -47,6 +51,7 @@ has its own seed, independent streams per split.
 
 from __future__ import annotations
 
+import colorsys
 import json
 import math
 import os
@@ -64,13 +69,14 @@ _SPLITS = ("train", "val", "test")
 #: task -> (class names, defaults of size / frames / fps)
 TASKS: dict[str, dict] = {
     "blink": {"classes": ["steady", "blink_11000", "blink_10100"], "size": 64, "num_frames": 32, "fps": 16.0},
-    "relation": {"classes": ["in_step", "opposed"], "size": 96, "num_frames": 24, "fps": 16.0},
+    "relation": {"classes": ["same", "different"], "size": 96, "num_frames": 24, "fps": 16.0},
 }
 
 # blink: the on/off pattern of one period per class; steady is on for the whole clip with the same probability
 _BLINK = {1: (1, 1, 0, 0, 0), 2: (1, 0, 1, 0, 0)}
 _ON_FRACTION = 0.4
 _OFF_GAIN = 0.45  # brightness of an "off" object, relative to its texture
+_RELATION_COLOURS = 6  # hues of the relation task's palette
 
 
 def _check(task: str) -> dict:
@@ -134,25 +140,48 @@ def _translation(centre: np.ndarray, velocity: np.ndarray, theta: float, half: f
     return affines
 
 
+def relation_palette(count: int = _RELATION_COLOURS) -> list[np.ndarray]:
+    """The ``relation`` task's colours: ``count`` hues evenly spaced, saturation and value 0.9, RGB 0..255."""
+    return [255.0 * np.array(colorsys.hsv_to_rgb(i / count, 0.9, 0.9)) for i in range(count)]
+
+
+def _solid_square(colour: np.ndarray) -> np.ndarray:
+    """Premultiplied RGBA texture (the layout of :func:`vidlab.data.synthetic.object_texture`): a filled square."""
+    n = _syn._TEX
+    texture = np.zeros((n + 2, n + 2, 4), np.float32)
+    texture[1:-1, 1:-1, :3] = colour
+    texture[1:-1, 1:-1, 3] = 1.0
+    return texture
+
+
+def relation_colours(label: int, rng: np.random.Generator) -> tuple[int, int]:
+    """Palette indices of the two objects of a ``relation`` clip of class ``label``, drawn from ``rng``
+    (the scene's stream, the same draws for both classes): the first uniform; the second the same
+    (``same``) or one of the others, uniform (``different``)."""
+    first = int(rng.integers(_RELATION_COLOURS))
+    shift = 1 + int(rng.integers(_RELATION_COLOURS - 1))
+    return first, first if label == 0 else (first + shift) % _RELATION_COLOURS
+
+
 def _render_relation(label: int, seed: int, size: int, num_frames: int, masks: bool = False):
     """A ``relation`` clip; with ``masks``, also each object's coverage ``(T, H, W)``."""
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x2E1A]))
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x2E1B]))
     background = _syn.render_background(rng, size)
-    mean = background.reshape(-1, 3).mean(0)
     unit = size / 96.0
-    speed = rng.uniform(0.25, 0.35) * unit  # px/frame: at most ~4 px from the centre over 24 frames
-    velocity = speed * np.array([1.0 if rng.uniform() < 0.5 else -1.0, 0.0])  # to the right or the left
-    lo, hi = 0.2 * (size - 1), 0.8 * (size - 1)
+    lo, hi = 0.17 * (size - 1), 0.83 * (size - 1)
     corners = [np.array([lo, lo]), np.array([hi, hi])] if rng.uniform() < 0.5 else \
         [np.array([hi, lo]), np.array([lo, hi])]
+    if rng.uniform() < 0.5:  # which of the two holds the first colour: top or bottom
+        corners.reverse()
+    palette = relation_palette()
+    colours = relation_colours(label, rng)
     layers = []
-    for k, corner in enumerate(corners):
-        texture = _syn.object_texture(rng, mean)
+    for corner, colour in zip(corners, colours):
         centre = corner + rng.uniform(-2.0, 2.0, size=2) * unit
-        half = rng.uniform(4.5, 5.5) * unit
-        v = velocity if k == 0 or label == 0 else -velocity
-        premult, alpha = _syn.sample_object(texture, _translation(centre, v, rng.uniform(0, 2 * math.pi), half,
-                                                                  num_frames), size)
+        drift = rng.uniform(-0.1, 0.1, size=2) * unit  # px/frame: a slow wander, no class signal
+        half = rng.uniform(7.0, 8.0) * unit
+        premult, alpha = _syn.sample_object(_solid_square(palette[colour]),
+                                            _translation(centre, drift, 0.0, half, num_frames), size)
         layers.append((premult, alpha, np.ones(num_frames, np.float32)))
     noise = rng.standard_normal((num_frames, size, size, 3), dtype=np.float32)
     frames = _compose(background, layers, noise)
@@ -165,7 +194,7 @@ def render_task_clip(task: str, label: int, seed: int, *, size: int | None = Non
 
     The scene (background, objects, their motion, the noise) depends on ``seed``
     only; the class changes only what the task is about (the brightness pattern of
-    ``blink``; the second object's direction of ``relation``).
+    ``blink``; the second square's colour of ``relation``).
     """
     spec = _check(task)
     label = int(label)
