@@ -35,9 +35,9 @@ without the component on it.
     per-object terms, ``a(top colour) + b(bottom colour)``; a threshold on such a
     sum that accepts two same-colour pairs ``(i, i)`` and ``(j, j)`` also accepts
     ``(i, j)`` or ``(j, i)`` (their sums add up to the same total), so the best
-    linear read-out is right on at most 0.75 of the clips (e.g. ``a(c) - b(c)``
-    increasing in ``c``: all ``same`` clips and half of the ``different`` ones),
-    0.65 when ``a = b``, and only after learning colour features that carry no
+    linear read-out is right on at most 0.75 of the clips (e.g. ``a(c) = c``,
+    ``b(c) = -c`` and a threshold just below 0: all ``same`` clips and half of the
+    ``different`` ones), 0.65 when ``a = b``, and only after learning colour features that carry no
     class signal on their own. A non-local block gives every position what the
     other places hold, and the layers after it can compare that with the
     position's own colour. (A first version asked whether two objects move the
