@@ -124,6 +124,33 @@ def test_relation_each_square_alone_is_uniform_over_the_hues_in_both_classes():
     assert same == diff
 
 
+def test_detail_glyphs_are_distinct_and_drawn_cell_by_cell():
+    glyphs = st._GLYPHS
+    assert glyphs.shape == (len(st.TASKS["detail"]["classes"]), 5, 5)
+    assert min(int(np.abs(a - b).sum()) for i, a in enumerate(glyphs) for b in glyphs[i + 1:]) >= 7
+    fg, bg = np.array([250.0, 10.0, 10.0]), np.array([10.0, 10.0, 250.0])
+    for glyph in glyphs:
+        texture = st._glyph_texture(glyph, fg, bg)
+        n = texture.shape[0] - 2
+        for r in range(5):
+            for c in range(5):
+                texel = texture[1 + int((r + 0.5) * n / 5), 1 + int((c + 0.5) * n / 5)]
+                assert np.allclose(texel[:3], fg if glyph[r, c] else bg) and texel[3] == 1.0
+
+
+def test_detail_classes_differ_only_inside_the_square():
+    """Same seed, other class: the background, the square's place and colours are the same; only pixels
+    the square covers change (its glyph)."""
+    for seed in (1, 2):
+        first, alpha = st._render_detail(0, seed, 64, 8, masks=True)
+        covered = alpha.max(axis=0) > 0
+        for label in range(1, 6):
+            other, alpha_other = st._render_detail(label, seed, 64, 8, masks=True)
+            assert np.array_equal(alpha, alpha_other)
+            changed = np.abs(other.astype(int) - first).max(axis=(0, 3)) > 0
+            assert changed.any() and not (changed & ~covered).any()
+
+
 def test_write_task_dataset_layout(tmp_path):
     res = st.write_task_dataset(tmp_path, "blink", train_per_class=2, val_per_class=1, test_per_class=1,
                                 num_frames=12, progress=False)

@@ -466,7 +466,8 @@ def data_synth(
     seconds: float = typer.Option(40.0, "--seconds", min=1.0, help="With --untrimmed: length of each video."),
     task: Optional[str] = typer.Option(None, "--task", help="Instead: a diagnostic task of the mechanism suite "
                                        "(benchmarks/bench_mechanisms.py), in the same layout: blink (the Fast "
-                                       "pathway: brightness patterns invisible at the Slow stride) or relation "
+                                       "pathway: brightness patterns invisible at the Slow stride), detail (the "
+                                       "Slow pathway: which of 6 small glyphs a still square shows) or relation "
                                        "(non-local blocks: two far-apart squares of one colour or of two). "
                                        "--size/--frames/--fps default to the task's own."),
     as_json: bool = typer.Option(False, "--json"),

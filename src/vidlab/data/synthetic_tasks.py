@@ -23,6 +23,16 @@ without the component on it.
     T = 4, tau = 4 and exactly 1 for T = 16, tau = 1; other settings give
     fractional strides that alias the pattern into the Slow view.)
 
+``detail`` -- the Slow pathway (spatial detail at a low frame rate)
+    One filled square (half-size 10-12 px at 64 px) drifting slowly (at most 0.15
+    px/frame), two random colours; it shows one of six fixed 5 x 5 glyphs (cells of
+    about 4 px, any two glyphs at least 7 cells apart): the class. Nothing moves
+    that matters, so 4 frames are as good as 16; what the task needs is spatial
+    detail, which SlowFast gives its heavy, low-frame-rate Slow pathway and not its
+    light Fast pathway (beta = 1/8 of the channels). Unlike the other tasks this
+    is no construction argument that the Fast pathway alone cannot solve it, only
+    the capacity split the SlowFast paper chose; the suite measures it.
+
 ``relation`` -- non-local blocks
     Two filled squares (half-size 7-8 px) in opposite corners of a 96 x 96 frame
     (top-left/bottom-right or top-right/bottom-left), wandering slowly (at most
@@ -45,7 +55,7 @@ without the component on it.
     object's direction in the suite's budget, so neither row got past chance:
     benchmarks/RESULTS.md.)
 
-Both tasks are deterministic in ``seed`` like the demo set: clip ``i`` of a split
+The tasks are deterministic in ``seed`` like the demo set: clip ``i`` of a split
 has its own seed, independent streams per split.
 """
 
@@ -70,6 +80,7 @@ _SPLITS = ("train", "val", "test")
 TASKS: dict[str, dict] = {
     "blink": {"classes": ["steady", "blink_11000", "blink_10100"], "size": 64, "num_frames": 32, "fps": 16.0},
     "relation": {"classes": ["same", "different"], "size": 96, "num_frames": 24, "fps": 16.0},
+    "detail": {"classes": [f"glyph_{i}" for i in range(6)], "size": 64, "num_frames": 32, "fps": 16.0},
 }
 
 # blink: the on/off pattern of one period per class; steady is on for the whole clip with the same probability
@@ -77,6 +88,12 @@ _BLINK = {1: (1, 1, 0, 0, 0), 2: (1, 0, 1, 0, 0)}
 _ON_FRACTION = 0.4
 _OFF_GAIN = 0.45  # brightness of an "off" object, relative to its texture
 _RELATION_COLOURS = 6  # hues of the relation task's palette
+# detail: the 5 x 5 glyph of each class (rows top to bottom; 1 = foreground), 9-16 cells on, any two
+# glyphs at least 7 cells apart
+_GLYPHS = np.array([[[int(c) for c in row] for row in glyph.split()] for glyph in (
+    "01101 00000 01010 01111 01000", "11001 01011 01101 10000 00100", "00000 10101 11110 00101 10010",
+    "11011 10011 01110 10001 00010", "11010 00100 11100 10011 01110", "10010 10000 00111 00010 01010")],
+    dtype=np.float32)
 
 
 def _check(task: str) -> dict:
@@ -188,13 +205,47 @@ def _render_relation(label: int, seed: int, size: int, num_frames: int, masks: b
     return (frames, [alpha for _, alpha, _ in layers]) if masks else frames
 
 
+def _glyph_texture(glyph: np.ndarray, foreground: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Premultiplied RGBA texture of a filled square showing ``glyph`` (5 x 5 cells) in two colours."""
+    n = _syn._TEX
+    cells = (np.arange(n) * glyph.shape[0]) // n
+    on = glyph[cells[:, None], cells[None, :]][..., None]
+    texture = np.zeros((n + 2, n + 2, 4), np.float32)
+    texture[1:-1, 1:-1, :3] = on * foreground + (1.0 - on) * background
+    texture[1:-1, 1:-1, 3] = 1.0
+    return texture
+
+
+def _render_detail(label: int, seed: int, size: int, num_frames: int, masks: bool = False):
+    """A ``detail`` clip: one square (half-size 10-12 px at 64 px) showing the class's glyph; with
+    ``masks``, also the square's coverage ``(T, H, W)``."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xDE7A]))
+    background = _syn.render_background(rng, size)
+    for _ in range(20):  # two colours far enough apart that the glyph's cells show
+        foreground, back = _syn._random_colour(rng), _syn._random_colour(rng)
+        if np.abs(foreground - back).mean() > 60:
+            break
+    unit = size / 64.0
+    centre = rng.uniform(0.35, 0.65, size=2) * (size - 1)
+    drift = rng.uniform(-0.15, 0.15, size=2) * unit  # px/frame: a slow wander, no class signal
+    half = rng.uniform(10.0, 12.0) * unit
+    premult, alpha = _syn.sample_object(_glyph_texture(_GLYPHS[label], foreground, back),
+                                        _translation(centre, drift, 0.0, half, num_frames), size)
+    noise = rng.standard_normal((num_frames, size, size, 3), dtype=np.float32)
+    frames = _compose(background, [(premult, alpha, np.ones(num_frames, np.float32))], noise)
+    return (frames, alpha) if masks else frames
+
+
+_RENDER = {"blink": _render_blink, "relation": _render_relation, "detail": _render_detail}
+
+
 def render_task_clip(task: str, label: int, seed: int, *, size: int | None = None,
                      num_frames: int | None = None) -> np.ndarray:
     """One ``(T, size, size, 3)`` uint8 RGB clip of class ``label`` of ``task``.
 
     The scene (background, objects, their motion, the noise) depends on ``seed``
     only; the class changes only what the task is about (the brightness pattern of
-    ``blink``; the second square's colour of ``relation``).
+    ``blink``; the second square's colour of ``relation``; the glyph of ``detail``).
     """
     spec = _check(task)
     label = int(label)
@@ -203,8 +254,7 @@ def render_task_clip(task: str, label: int, seed: int, *, size: int | None = Non
     seed = _syn.check_seed(seed)
     size = int(size or spec["size"])
     num_frames = int(num_frames or spec["num_frames"])
-    render = _render_blink if task == "blink" else _render_relation
-    return render(label, seed, size, num_frames)
+    return _RENDER[task](label, seed, size, num_frames)
 
 
 def _write_clip(job: tuple) -> None:
