@@ -135,7 +135,7 @@ PAIR_DIRECTIONS = {
 }
 
 _SHAPES = ("rectangle", "triangle", "l_shape", "ellipse")
-_TEX = 32  # texture resolution of the object (texels over its [-1, 1]^2 box)
+TEX = 32  # texture resolution of the object (texels over its [-1, 1]^2 box)
 _SUPERSAMPLE = 4  # alpha is rasterised at 4x and box-filtered: soft edges
 NOISE_STD = 2.0  # per-frame pixel noise, in 0..255 units
 
@@ -245,7 +245,7 @@ def render_background(rng: np.random.Generator, size: int) -> np.ndarray:
     return (grey + tint + low + mid).astype(np.float32)
 
 
-def _random_colour(rng: np.random.Generator) -> np.ndarray:
+def random_colour(rng: np.random.Generator) -> np.ndarray:
     h, s, v = rng.uniform(0.0, 1.0), rng.uniform(0.55, 1.0), rng.uniform(0.55, 1.0)
     return 255.0 * np.array(colorsys.hsv_to_rgb(h, s, v))
 
@@ -253,16 +253,16 @@ def _random_colour(rng: np.random.Generator) -> np.ndarray:
 def object_texture(
     rng: np.random.Generator, background_mean: np.ndarray
 ) -> np.ndarray:
-    """Premultiplied RGBA texture ``(_TEX + 2, _TEX + 2, 4)`` with a clear border.
+    """Premultiplied RGBA texture ``(TEX + 2, TEX + 2, 4)`` with a clear border.
 
     The object occupies (part of) the box ``[-1, 1]^2`` of object coordinates;
-    texel ``j`` has its centre at ``u = -1 + (j + 0.5) * 2 / _TEX`` (before the
+    texel ``j`` has its centre at ``u = -1 + (j + 0.5) * 2 / TEX`` (before the
     one-texel transparent padding that makes sampling outside the box clear).
     """
     shape = _SHAPES[rng.integers(len(_SHAPES))]
     # Two stripe colours that stand out from the background.
     for _ in range(20):
-        c1, c2 = _random_colour(rng), _random_colour(rng)
+        c1, c2 = random_colour(rng), random_colour(rng)
         if np.abs((c1 + c2) / 2 - background_mean).mean() > 45:
             break
     stripe_angle = rng.uniform(0.0, math.pi)
@@ -273,7 +273,7 @@ def object_texture(
     apex = rng.uniform(-0.6, -0.3)
     flip = rng.integers(2, size=2) * 2 - 1
 
-    n = _TEX * _SUPERSAMPLE
+    n = TEX * _SUPERSAMPLE
     t = -1.0 + (np.arange(n) + 0.5) * 2.0 / n
     uy, ux = np.meshgrid(t, t, indexing="ij")
     if shape == "rectangle":
@@ -297,10 +297,10 @@ def object_texture(
     disc = ((ux - mark[0]) ** 2 + (uy - mark[1]) ** 2 <= 0.22**2) & inside
 
     def box(m: np.ndarray) -> np.ndarray:
-        return m.reshape(_TEX, _SUPERSAMPLE, _TEX, _SUPERSAMPLE).mean(axis=(1, 3))
+        return m.reshape(TEX, _SUPERSAMPLE, TEX, _SUPERSAMPLE).mean(axis=(1, 3))
 
     alpha, mark_cover = box(inside.astype(np.float32)), box(disc.astype(np.float32))
-    c = -1.0 + (np.arange(_TEX) + 0.5) * 2.0 / _TEX
+    c = -1.0 + (np.arange(TEX) + 0.5) * 2.0 / TEX
     vy, vx = np.meshgrid(c, c, indexing="ij")
     along = vx * math.cos(stripe_angle) + vy * math.sin(stripe_angle)
     m = 0.5 + 0.5 * np.sin(2 * math.pi * along / stripe_period + stripe_phase)
@@ -390,15 +390,15 @@ def sample_object(texture: np.ndarray, affines: np.ndarray, size: int):
     ux = inv[:, 0, 0] * dx + inv[:, 0, 1] * dy
     uy = inv[:, 1, 0] * dx + inv[:, 1, 1] * dy
     # object coordinates -> texel coordinates of the padded texture
-    half = np.float32(_TEX / 2.0)
-    tx = np.clip((ux + 1.0) * half + 0.5, 0.0, _TEX + 1.0)
-    ty = np.clip((uy + 1.0) * half + 0.5, 0.0, _TEX + 1.0)
-    x0 = np.minimum(tx.astype(np.int64), _TEX)
-    y0 = np.minimum(ty.astype(np.int64), _TEX)
+    half = np.float32(TEX / 2.0)
+    tx = np.clip((ux + 1.0) * half + 0.5, 0.0, TEX + 1.0)
+    ty = np.clip((uy + 1.0) * half + 0.5, 0.0, TEX + 1.0)
+    x0 = np.minimum(tx.astype(np.int64), TEX)
+    y0 = np.minimum(ty.astype(np.int64), TEX)
     wx = (tx - x0)[..., None]
     wy = (ty - y0)[..., None]
     flat = texture.reshape(-1, 4)
-    stride = _TEX + 2
+    stride = TEX + 2
     base = y0 * stride + x0
     top = flat[base] * (1 - wx) + flat[base + 1] * wx
     bottom = flat[base + stride] * (1 - wx) + flat[base + stride + 1] * wx

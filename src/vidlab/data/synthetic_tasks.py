@@ -164,7 +164,7 @@ def relation_palette(count: int = _RELATION_COLOURS) -> list[np.ndarray]:
 
 def _solid_square(colour: np.ndarray) -> np.ndarray:
     """Premultiplied RGBA texture (the layout of :func:`vidlab.data.synthetic.object_texture`): a filled square."""
-    n = _syn._TEX
+    n = _syn.TEX
     texture = np.zeros((n + 2, n + 2, 4), np.float32)
     texture[1:-1, 1:-1, :3] = colour
     texture[1:-1, 1:-1, 3] = 1.0
@@ -207,7 +207,7 @@ def _render_relation(label: int, seed: int, size: int, num_frames: int, masks: b
 
 def _glyph_texture(glyph: np.ndarray, foreground: np.ndarray, background: np.ndarray) -> np.ndarray:
     """Premultiplied RGBA texture of a filled square showing ``glyph`` (5 x 5 cells) in two colours."""
-    n = _syn._TEX
+    n = _syn.TEX
     cells = (np.arange(n) * glyph.shape[0]) // n
     on = glyph[cells[:, None], cells[None, :]][..., None]
     texture = np.zeros((n + 2, n + 2, 4), np.float32)
@@ -222,7 +222,7 @@ def _render_detail(label: int, seed: int, size: int, num_frames: int, masks: boo
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0xDE7A]))
     background = _syn.render_background(rng, size)
     for _ in range(20):  # two colours far enough apart that the glyph's cells show
-        foreground, back = _syn._random_colour(rng), _syn._random_colour(rng)
+        foreground, back = _syn.random_colour(rng), _syn.random_colour(rng)
         if np.abs(foreground - back).mean() > 60:
             break
     unit = size / 64.0
