@@ -67,7 +67,7 @@ _REL = {"stage_blocks": [2], "transform": "basic", "width": 48, "temporal_kernel
         "zero_init_final_bn": False}
 # AdamW: with SGD at lr 0.05 (and 0.1) the loss of the non-local row rose above log 2 in the prototypes;
 # at SGD lr 0.01 it learnt, but more slowly than AdamW at 1e-3 (0.75 vs 0.77 after 10 epochs)
-_REL_SOLVER = {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.05, "schedule": "cosine", "warmup_epochs": 1,
+_ADAMW_SOLVER = {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.05, "schedule": "cosine", "warmup_epochs": 1,
                "warmup_start_lr": 1e-5, "clip_grad": 5.0}
 _REL_DATA = {"num_frames": 8, "sampling_rate": 3, "crop_size": 96, "train_scale": [96, 96], "test_scale": 96}
 
@@ -117,7 +117,7 @@ def task_config(task: str, variant: tuple, data: Path, out: Path, epochs: int, s
         "data": {"train": str(data / "train.csv"), "val": str(data / "val.csv"), "test": str(data / "test.csv"),
                  "labels": str(data / "classes.txt"), "flip": 0.0, "test_views": 1, "test_crops": 1,
                  "batch_size": 16, "cache": "memory", "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], **extra},
-        "solver": {**(_REL_SOLVER if task in ("relation", "detail") else SOLVER), "epochs": epochs},
+        "solver": {**(_ADAMW_SOLVER if task in ("relation", "detail") else SOLVER), "epochs": epochs},
         "train": {"out_dir": str(out / "runs" / task / name), "seed": seed, "deterministic": True,
                   "progress": progress, "eval_every": epochs, "tensorboard": False},
     }

@@ -90,6 +90,7 @@ _OFF_GAIN = 0.45  # brightness of an "off" object, relative to its texture
 _RELATION_COLOURS = 6  # hues of the relation task's palette
 # detail: the 5 x 5 glyph of each class (rows top to bottom; 1 = foreground), 9-16 cells on, any two
 # glyphs at least 7 cells apart
+_SOLID = np.ones((1, 1), np.float32)  # relation: a plain square, one cell on
 _GLYPHS = np.array([[[int(c) for c in row] for row in glyph.split()] for glyph in (
     "01101 00000 01010 01111 01000", "11001 01011 01101 10000 00100", "00000 10101 11110 00101 10010",
     "11011 10011 01110 10001 00010", "11010 00100 11100 10011 01110", "10010 10000 00111 00010 01010")],
@@ -162,15 +163,6 @@ def relation_palette(count: int = _RELATION_COLOURS) -> list[np.ndarray]:
     return [255.0 * np.array(colorsys.hsv_to_rgb(i / count, 0.9, 0.9)) for i in range(count)]
 
 
-def _solid_square(colour: np.ndarray) -> np.ndarray:
-    """Premultiplied RGBA texture (the layout of :func:`vidlab.data.synthetic.object_texture`): a filled square."""
-    n = _syn.TEX
-    texture = np.zeros((n + 2, n + 2, 4), np.float32)
-    texture[1:-1, 1:-1, :3] = colour
-    texture[1:-1, 1:-1, 3] = 1.0
-    return texture
-
-
 def relation_colours(label: int, rng: np.random.Generator) -> tuple[int, int]:
     """Palette indices of the two objects of a ``relation`` clip of class ``label``, drawn from ``rng``
     (the scene's stream, the same draws for both classes): the first uniform; the second the same
@@ -197,7 +189,7 @@ def _render_relation(label: int, seed: int, size: int, num_frames: int, masks: b
         centre = corner + rng.uniform(-2.0, 2.0, size=2) * unit
         drift = rng.uniform(-0.1, 0.1, size=2) * unit  # px/frame: a slow wander, no class signal
         half = rng.uniform(7.0, 8.0) * unit
-        premult, alpha = _syn.sample_object(_solid_square(palette[colour]),
+        premult, alpha = _syn.sample_object(_glyph_texture(_SOLID, palette[colour], palette[colour]),
                                             _translation(centre, drift, 0.0, half, num_frames), size)
         layers.append((premult, alpha, np.ones(num_frames, np.float32)))
     noise = rng.standard_normal((num_frames, size, size, 3), dtype=np.float32)
@@ -206,7 +198,8 @@ def _render_relation(label: int, seed: int, size: int, num_frames: int, masks: b
 
 
 def _glyph_texture(glyph: np.ndarray, foreground: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """Premultiplied RGBA texture of a filled square showing ``glyph`` (5 x 5 cells) in two colours."""
+    """Premultiplied RGBA texture (the layout of :func:`vidlab.data.synthetic.object_texture`): a filled
+    square showing ``glyph`` (k x k cells, 1 = ``foreground``) in two colours."""
     n = _syn.TEX
     cells = (np.arange(n) * glyph.shape[0]) // n
     on = glyph[cells[:, None], cells[None, :]][..., None]
