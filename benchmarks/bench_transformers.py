@@ -38,7 +38,9 @@ model's own normalisation and frame step; seeded noise where none decodes).
 The first clip is timed; cosine figures are the lowest over ``--clips`` clips.
 
 Paths timed (median of ``--runs`` timed runs after ``--warmup`` warm-up runs,
-``torch.set_num_threads(--threads)``, under ``torch.inference_mode``):
+``torch.set_num_threads(--threads)``, under ``torch.inference_mode``; the runs
+are interleaved, each round calling every path once, so that the ratios hold
+on a machine whose speed drifts):
 
 - reference fp32 eager; vidlab fp32 eager;
 - vidlab ``compile_for_cpu`` (``torch.compile``/Inductor with frozen weights;
@@ -219,16 +221,21 @@ def clips_for(arch: str, frames: int, crop: int, n: int) -> tuple[list[torch.Ten
     return out, f"{real} real Kinetics clip(s)" + (f" + {n - real} noise" if n > real else "")
 
 
-def time_median(fn, x: torch.Tensor, runs: int, warmup: int) -> dict:
+def time_interleaved(fns: list, x: torch.Tensor, runs: int, warmup: int) -> list[dict]:
+    """Each function's median over ``runs`` timed calls, the calls taken in rounds (every function
+    once per round, in turn) so that a slow spell of a shared machine lands on all paths alike
+    instead of on whichever was timed during it; the ratios are what this benchmark reports."""
+    ts: list[list[float]] = [[] for _ in fns]
     with torch.inference_mode():
-        for _ in range(warmup):
-            fn(x)
-        ts = []
+        for fn in fns:
+            for _ in range(warmup):
+                fn(x)
         for _ in range(runs):
-            t0 = time.perf_counter()
-            fn(x)
-            ts.append((time.perf_counter() - t0) * 1000.0)
-    return {"ms": statistics.median(ts), "min_ms": min(ts), "max_ms": max(ts), "runs": runs}
+            for fn, out in zip(fns, ts):
+                t0 = time.perf_counter()
+                fn(x)
+                out.append((time.perf_counter() - t0) * 1000.0)
+    return [{"ms": statistics.median(t), "min_ms": min(t), "max_ms": max(t), "runs": runs} for t in ts]
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -312,9 +319,12 @@ def bench_model(arch: str, a: argparse.Namespace, tmp: Path) -> dict:
     res["max_abs_logit"] = max(float(v.abs().max()) for v in fp32)
     res["params"] = sum(p.numel() for p in vid.parameters())
 
+    timed: list = []  # every path's function, timed together at the end
+
     def row(path: str, fn, *, compare: bool = True, note: str = "", **extra) -> dict:
-        log(f"  timing {path}")
-        r = {"path": path, **time_median(fn, x, a.runs, a.warmup), "note": note, **extra}
+        log(f"  checking {path}")
+        r = {"path": path, "note": note, **extra}
+        timed.append(fn)
         if compare:
             got = outputs(fn, clips)
             r["cosine"] = min(cosine(g, f) for g, f in zip(got, fp32))
@@ -333,7 +343,6 @@ def bench_model(arch: str, a: argparse.Namespace, tmp: Path) -> dict:
         comp(x)
         cs = time.perf_counter() - t0
         row("vidlab fp32 compile_for_cpu", comp, note=f"compile {cs:.0f} s", compile_s=cs)
-        del comp
     row("vidlab bf16 autocast eager", autocast_bf16(vid))
     if a.compile:
         log("  compiling bf16 (compile_for_cpu dtype=bf16)")
@@ -342,7 +351,6 @@ def bench_model(arch: str, a: argparse.Namespace, tmp: Path) -> dict:
         comp(x)
         cs = time.perf_counter() - t0
         row("vidlab bf16 compile_for_cpu (bf16 weights)", comp, note=f"compile {cs:.0f} s", compile_s=cs)
-        del comp
     if a.int8:
         q, rep = quantize_int8_dynamic(vid)
         path, note = "vidlab int8 dynamic (Linear layers)", f"{len(rep.quantized)} Linear quantized"
@@ -356,7 +364,6 @@ def bench_model(arch: str, a: argparse.Namespace, tmp: Path) -> dict:
             note = (f"all-Linear quantization fails ({type(e).__name__}: {str(e)[:60]}); "
                     f"{total - len(kept)} Linear quantized, {len(kept)} kept fp32 (e.g. {kept[0] if kept else '-'})")
         row(path, q, note=note)
-        del q
     if a.onnx and arch in ONNX_MODELS:
         from vidlab.compress.export import export_onnx, onnx_session, run_onnx
 
@@ -372,9 +379,10 @@ def bench_model(arch: str, a: argparse.Namespace, tmp: Path) -> dict:
         r["max_abs_diff"] = diff
         res["onnx_max_abs_diff"] = diff
         res["onnx_verify_max_abs_diff"] = exp["max_abs_diff"]
-        del sess
-        path.unlink(missing_ok=True)
 
+    log(f"  timing {len(timed)} paths in {a.runs} interleaved rounds")
+    for r, t in zip(res["rows"], time_interleaved(timed, x, a.runs, a.warmup)):
+        r.update(t)
     base = res["rows"][0]["ms"]
     for r in res["rows"]:
         r["vs_ref"] = r["ms"] / base

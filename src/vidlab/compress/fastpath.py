@@ -157,7 +157,28 @@ def compile_frozen(module: nn.Module) -> nn.Module:
 
     # Inductor's C++ toolchain probe warns about a missing CUDA runtime on every CPU-only machine.
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    _widen_recompile_limit()
     return _Frozen(torch.compile(module, dynamic=False))
+
+
+_COMPILED_MODULES = 0
+
+
+def _widen_recompile_limit() -> None:
+    """Room for 8 more compiled graphs per module compiled in this process.
+
+    Dynamo keeps one cache per Python code object, with at most ``recompile_limit`` (8) entries,
+    and every vidlab classifier runs the same ``forward`` (the model contract's); each compiled
+    model and each clip shape is an entry. With the default, the ninth model compiled in one
+    process (a server, a benchmark of five models in fp32 and bf16) silently ran eagerly.
+    """
+    import torch._dynamo.config as dynamo_config
+
+    global _COMPILED_MODULES
+    _COMPILED_MODULES += 1
+    room = 8 * (_COMPILED_MODULES + 1)
+    dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, room)
+    dynamo_config.accumulated_recompile_limit = max(dynamo_config.accumulated_recompile_limit, 32 * room)
 
 
 class _Frozen(nn.Module):
