@@ -319,32 +319,48 @@ def test_compiled_fast_path_matches_eager_and_recompiles_for_new_shapes():
     assert m.training is False and any(isinstance(k, torch.nn.BatchNorm3d) for k in m.modules())
 
 
+_MANY_MODELS = """
+import torch
+from torch._dynamo.utils import counters
+
+from vidlab.compress import compile_for_cpu
+from vidlab.models.contract import VideoClassifier
+
+
+class Probe(VideoClassifier, torch.nn.Module):
+    classifier_path = "head"
+
+    def __init__(self, width):
+        super().__init__()
+        self.head = torch.nn.Linear(3, width)
+
+    def forward_features(self, x):
+        return x.mean((2, 3, 4))
+
+    def forward_head(self, features):
+        return self.head(features)
+
+
+x = torch.randn(1, 3, 2, 4, 4)
+for width in range(2, 13):
+    m = Probe(width).eval()
+    graphs = counters["stats"]["unique_graphs"]
+    out = compile_for_cpu(m)(x)
+    assert counters["stats"]["unique_graphs"] > graphs, f"model {width - 1} was not compiled"
+    with torch.no_grad():
+        torch.testing.assert_close(out, m(x))
+print("compiled", width - 1)
+"""
+
+
 def test_compiled_fast_path_compiles_every_model_of_a_process():
     # Every vidlab classifier shares the contract's forward, i.e. one code object and one dynamo
     # cache of 8 entries by default: the ninth model compiled in a process used to run eagerly.
-    from torch._dynamo.utils import counters
+    # Eleven models, in a fresh process: Inductor's compile workers must not live on in the test
+    # process, whose later tests fork DataLoader workers.
+    import subprocess
+    import sys
 
-    from vidlab.compress import compile_for_cpu
-    from vidlab.models.contract import VideoClassifier
-
-    class Probe(VideoClassifier, torch.nn.Module):
-        classifier_path = "head"
-
-        def __init__(self, width: int):
-            super().__init__()
-            self.head = torch.nn.Linear(3, width)
-
-        def forward_features(self, x):
-            return x.mean((2, 3, 4))
-
-        def forward_head(self, features):
-            return self.head(features)
-
-    x = torch.randn(1, 3, 2, 4, 4)
-    for width in range(2, 13):  # 11 models, plus whatever the other tests compiled before
-        m = Probe(width).eval()
-        graphs = counters["stats"]["unique_graphs"]
-        out = compile_for_cpu(m)(x)
-        assert counters["stats"]["unique_graphs"] > graphs, f"model {width - 1} was not compiled"
-        with torch.no_grad():
-            torch.testing.assert_close(out, m(x))
+    run = subprocess.run([sys.executable, "-c", _MANY_MODELS], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "compiled 11" in run.stdout
