@@ -433,3 +433,45 @@ def test_torchcodec_status_requires_a_working_decoder(monkeypatch):
     monkeypatch.setattr(video_mod, "_TORCHCODEC_STATUS", None)
     ok, reason = video_mod.torchcodec_status()
     assert not ok and reason == "RuntimeError: Could not load libtorchcodec. Likely causes: FFmpeg is not installed"
+
+
+_FORK_AFTER_THREADED_SCALE = """
+import multiprocessing as mp
+
+import av
+import numpy as np
+
+from vidlab.io.video import frame_to_rgb
+
+frame = av.VideoFrame.from_ndarray(np.zeros((240, 320, 3), np.uint8), format="rgb24").reformat(format="yuv420p")
+frame.to_ndarray(format="rgb24", width=160, height=120)  # PyAV's default: swscale's own threads
+
+
+def child(q):
+    q.put(frame_to_rgb(frame, (80, 60)).shape)
+
+
+ctx = mp.get_context("fork")
+q = ctx.Queue()
+p = ctx.Process(target=child, args=(q,))
+p.start()
+p.join(60)
+if p.is_alive():
+    p.kill()
+    print("child hung")
+else:
+    print("child", q.get(timeout=10))
+"""
+
+
+def test_forked_worker_converts_after_a_threaded_conversion_in_the_parent():
+    # PyAV keeps one scaler per thread; a DataLoader worker forked after the parent scaled a frame with
+    # swscale's threads (here PyAV's default; `vidlab data prepare` did so) inherited that scaler without
+    # its threads and hung for ever at its first conversion to another size.
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", _FORK_AFTER_THREADED_SCALE], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "child (60, 80, 3)"

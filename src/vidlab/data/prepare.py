@@ -43,6 +43,7 @@ import numpy as np
 
 from vidlab.data.datasets.registry import SPLITS, DatasetIndex, locate
 from vidlab.errors import DataError
+from vidlab.io.video import frame_to_rgb
 
 FRAME_TEMPLATE = "img_{:05d}.jpg"
 JPEG_QUALITY = 95
@@ -115,7 +116,7 @@ def _frames(job: Job) -> tuple[float, Iterator[np.ndarray] | None, object]:
                 continue
             if end is not None and t >= end - 1e-6:
                 break
-            yield frame.reformat(width=w, height=h, format="rgb24", interpolation="BICUBIC").to_ndarray()
+            yield frame_to_rgb(frame, (w, h), interpolation="BICUBIC")  # ffmpeg scale's default filter
         if expected is not None and n < expected:
             raise DataError(f"{job.src}: truncated: expected {expected + CLAMP_TOLERANCE} frames, decoded {n}")
 

@@ -295,19 +295,22 @@ def _shortfall(path: str, expected: int, decoded: int, index: int) -> str:
     raise VideoDecodeError(path, f"truncated: expected {expected} frames, decoded {decoded}")
 
 
-def frame_to_rgb(frame: Any, size: tuple[int, int] | None = None) -> np.ndarray:
+def frame_to_rgb(frame: Any, size: tuple[int, int] | None = None, interpolation: str | None = None) -> np.ndarray:
     """``(H, W, 3)`` uint8 RGB of a decoded PyAV frame.
 
-    ``size=(width, height)`` resizes it in the same swscale pass, with
-    :data:`RESIZE_INTERPOLATION` (bilinear). ``threads=1`` matters: by default
-    swscale picks its own thread count per call, which costs 2-100x more than
-    the conversion itself (0.05 ms for 340x256) and fights the decoder's
-    threads for the cores.
+    ``size=(width, height)`` resizes it in the same swscale pass, with ``interpolation``
+    (default :data:`RESIZE_INTERPOLATION`, bilinear). ``threads=1`` matters twice: by
+    default swscale picks its own thread count per call, which costs 2-100x more than
+    the conversion itself (0.05 ms for 340x256) and fights the decoder's threads for
+    the cores; and PyAV keeps one scaler per thread, so a threaded scaler made here
+    would be inherited by forked DataLoader workers without its threads (see
+    :func:`_forget_inherited_scaler`).
     """
     global _RGB_KW
     kw: dict[str, Any] = {}
     if size is not None and (frame.width, frame.height) != tuple(size):
-        kw = {"width": int(size[0]), "height": int(size[1]), "interpolation": RESIZE_INTERPOLATION}
+        kw = {"width": int(size[0]), "height": int(size[1]),
+              "interpolation": interpolation or RESIZE_INTERPOLATION}
     try:
         return frame.to_ndarray(**_RGB_KW, **kw)
     except TypeError:  # PyAV without the ``threads`` argument
@@ -316,6 +319,33 @@ def frame_to_rgb(frame: Any, size: tuple[int, int] | None = None) -> np.ndarray:
 
 
 _RGB_KW: dict[str, Any] = {"format": "rgb24", "threads": 1}
+
+
+_INHERITED_SCALERS: list[Any] = []
+
+
+def _forget_inherited_scaler() -> None:
+    """In a forked child: give PyAV's per-thread scaler a fresh start, never freeing the old one.
+
+    PyAV (>= 16) caches one ``VideoReformatter`` per thread. If the parent converted a
+    frame with swscale's own threading (PyAV's default, ``threads=0``: anyone's code, not
+    only vidlab's), the child inherits that scaler without its worker threads, and the
+    first conversion at another size frees it and waits forever for threads that the
+    fork did not copy (a DataLoader worker hung so in ``sws_frame_setup``). The child
+    therefore starts a new scaler; the old one is kept referenced, because freeing it
+    is what waits.
+    """
+    import sys
+
+    mod = sys.modules.get("av.video.frame")
+    local = getattr(mod, "_thread_local", None)
+    old = getattr(local, "reformatter", None)
+    if old is not None:
+        _INHERITED_SCALERS.append(old)
+        local.reformatter = None  # type: ignore[union-attr]
+
+
+os.register_at_fork(after_in_child=_forget_inherited_scaler)
 
 
 def resize_rgb(frames: np.ndarray, width: int, height: int) -> np.ndarray:
