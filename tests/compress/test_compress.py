@@ -342,7 +342,7 @@ class Probe(VideoClassifier, torch.nn.Module):
 
 
 x = torch.randn(1, 3, 2, 4, 4)
-for width in range(2, 13):
+for width in range(2, 12):
     m = Probe(width).eval()
     graphs = counters["stats"]["unique_graphs"]
     out = compile_for_cpu(m)(x)
@@ -356,11 +356,11 @@ print("compiled", width - 1)
 def test_compiled_fast_path_compiles_every_model_of_a_process():
     # Every vidlab classifier shares the contract's forward, i.e. one code object and one dynamo
     # cache of 8 entries by default: the ninth model compiled in a process used to run eagerly.
-    # Eleven models, in a fresh process: Inductor's compile workers must not live on in the test
-    # process, whose later tests fork DataLoader workers.
+    # Ten models, in a fresh process: dynamo's cache holds nothing from other tests, and the widened
+    # limit does not carry over into them.
     import subprocess
     import sys
 
     run = subprocess.run([sys.executable, "-c", _MANY_MODELS], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert "compiled 11" in run.stdout
+    assert "compiled 10" in run.stdout

@@ -327,7 +327,7 @@ _INHERITED_SCALERS: list[Any] = []
 def _forget_inherited_scaler() -> None:
     """In a forked child: give PyAV's per-thread scaler a fresh start, never freeing the old one.
 
-    PyAV (>= 16) caches one ``VideoReformatter`` per thread. If the parent converted a
+    PyAV (18.1 here) caches one ``VideoReformatter`` per thread. If the parent converted a
     frame with swscale's own threading (PyAV's default, ``threads=0``: anyone's code, not
     only vidlab's), the child inherits that scaler without its worker threads, and the
     first conversion at another size frees it and waits forever for threads that the
